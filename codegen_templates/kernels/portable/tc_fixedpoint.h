@@ -1,0 +1,46 @@
+/* tinyconv fixed-point primitives: the TFLite int8 reference arithmetic (double rounding).
+ * Bit-exact with tinyconv/fixedpoint.py; every kernel requantizes through these. */
+#ifndef TC_FIXEDPOINT_H
+#define TC_FIXEDPOINT_H
+
+#include <stdint.h>
+
+static inline int32_t tc_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    const int64_t p = (int64_t)a * (int64_t)b;
+    const int64_t nudge = p >= 0 ? (1LL << 30) : (1 - (1LL << 30));
+    /* C division truncates toward zero, as the reference requires. */
+    return (int32_t)((p + nudge) / (1LL << 31));
+}
+
+static inline int32_t tc_rounding_divide_by_pot(int32_t x, int exponent)
+{
+    const int32_t mask = (int32_t)((1LL << exponent) - 1);
+    const int32_t remainder = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    /* Arithmetic right shift of a negative value: implementation-defined in C99, arithmetic on
+     * every compiler tinyconv targets (gcc, clang; Arm and x86). */
+    return (x >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* x * multiplier * 2^shift, multiplier a Q31 value, shift > 0 is a left shift. */
+static inline int32_t tc_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    int64_t shifted = (int64_t)x * ((int64_t)1 << left);
+    /* Saturate like tinyconv/fixedpoint.py; valid TFLite params never reach these bounds. */
+    if (shifted > INT32_MAX) shifted = INT32_MAX;
+    if (shifted < INT32_MIN) shifted = INT32_MIN;
+    return tc_rounding_divide_by_pot(tc_sat_rounding_doubling_high_mul((int32_t)shifted, multiplier), right);
+}
+
+static inline int32_t tc_clamp(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+#endif /* TC_FIXEDPOINT_H */

@@ -1,0 +1,85 @@
+"""Build a generated library natively and run a batch of inputs through it (no device protocol).
+
+Used by the property tests (with AddressSanitizer/UBSan) and as a quick host check. The driver
+reads N inputs from a file and writes N outputs to another: one process for the whole batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tinyconv.errors import BuildError
+
+DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "{prefix}.h"
+
+int main(int argc, char **argv)
+{{
+    if (argc != 3) return 2;
+    FILE *in = fopen(argv[1], "rb");
+    FILE *out = fopen(argv[2], "wb");
+    if (!in || !out) return 3;
+    static int8_t x[{P}_INPUT_BYTES];
+    static int8_t y[{P}_OUTPUT_BYTES];
+    if ({prefix}_init() != 0) return 4;
+    while (fread(x, 1, sizeof x, in) == sizeof x) {{
+        if ({prefix}_run(x, y) != 0) return 5;
+        if (fwrite(y, 1, sizeof y, out) != sizeof y) return 6;
+    }}
+    fclose(in);
+    fclose(out);
+    return 0;
+}}
+"""
+
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+
+
+def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "-O2", prefix: str = "tc_model") -> Path:
+    libdir = Path(libdir)
+    if shutil.which(cc) is None:
+        raise BuildError(f"C compiler '{cc}' not found", hint="run scripts/setup")
+    sources = sorted(libdir.glob("*.c"))
+    key = hashlib.sha256()
+    for p in sources + sorted(libdir.glob("*.h")):
+        key.update(p.name.encode() + p.read_bytes())
+    key.update(repr((cc, sanitize, opt)).encode())
+    build_dir = libdir / ".build"
+    build_dir.mkdir(exist_ok=True)
+    exe = build_dir / f"driver-{key.hexdigest()[:12]}"
+    if exe.exists():
+        return exe
+    driver = build_dir / "driver_main.c"
+    driver.write_text(DRIVER.format(prefix=prefix, P=prefix.upper()))
+    cmd = [cc, *WARNINGS, opt, f"-I{libdir}", *(SANITIZE if sanitize else []), *map(str, sources), str(driver), "-o", str(exe)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BuildError(f"{cc} failed on the generated library in {libdir}:\n{r.stderr.strip()[:4000]}")
+    return exe
+
+
+def run_batch(exe: Path, inputs: np.ndarray, output_bytes: int, *, timeout: float = 120.0) -> np.ndarray:
+    """inputs [N, ...] int8 → outputs [N, output_bytes] int8, exactly as the C code wrote them."""
+    inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
+    with tempfile.TemporaryDirectory() as tmp:
+        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        fin.write_bytes(inputs.tobytes())
+        try:
+            r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BuildError(f"the native build did not finish {len(inputs)} inferences in {timeout:.0f} s") from None
+        if r.returncode != 0:
+            raise BuildError(f"the native build exited with {r.returncode}:\n{r.stderr.strip()[:4000]}")
+        data = np.frombuffer(fout.read_bytes(), dtype=np.int8)
+    if data.size != len(inputs) * output_bytes:
+        raise BuildError(f"the native build wrote {data.size} bytes, expected {len(inputs) * output_bytes}")
+    return data.reshape(len(inputs), output_bytes)

@@ -1,0 +1,151 @@
+"""Convolution (any groups, so depthwise too) and fully connected layers.
+
+int8: acc[c] = bias[c] + Σ (x - x_zp) · w over the valid taps (padding contributes nothing),
+then requantize with the per-channel multiplier (QUANT.md). Sums are formed in float64, which is
+exact here: |products| ≤ 2^15 and the sums stay far below 2^53.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyconv.errors import ModelError
+from tinyconv.fixedpoint import activation_range, conv_multipliers, quantize_multipliers, requantize
+from tinyconv.ops.base import Op, out_shape_1d, pad_nhwc, qparams, register, windows
+
+
+def conv_accumulate(x: np.ndarray, w: np.ndarray, strides, dilations, pads, groups: int) -> np.ndarray:
+    """Σ over taps and input channels of x · w; x NHWC (already zero-centred), w OHWI. float64 out."""
+    x = pad_nhwc(np.asarray(x, np.float64), pads, 0.0)
+    cout, kh, kw, cin_g = w.shape
+    n, hp, wp, cin = x.shape
+    oh = out_shape_1d(hp, kh, strides[0], dilations[0], 0, 0)
+    ow = out_shape_1d(wp, kw, strides[1], dilations[1], 0, 0)
+    wg = np.asarray(w, np.float64).reshape(groups, cout // groups, kh, kw, cin_g)
+    acc = np.zeros((n, oh, ow, groups, cout // groups), np.float64)
+    for i, j, view in windows(x, (kh, kw), strides, dilations, (oh, ow)):
+        acc += np.einsum("nhwgc,goc->nhwgo", view.reshape(n, oh, ow, groups, cin_g), wg[:, :, i, j, :], optimize=True)
+    return acc.reshape(n, oh, ow, cout)
+
+
+def _clamp_float(y: np.ndarray, act) -> np.ndarray:
+    if act is None:
+        return y
+    lo, hi = act
+    return np.clip(y, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+
+
+def _prepare_weighted(node, graph, bias_index: int, weight_index: int, out_name: str) -> dict:
+    in_scale, in_zp = qparams(graph, node.inputs[0])
+    out_scale, out_zp = qparams(graph, out_name)
+    wq = graph.tensors[node.inputs[weight_index]].quant
+    mult, shift = quantize_multipliers(conv_multipliers(in_scale, wq.scale, out_scale))
+    cout = graph.tensors[node.inputs[weight_index]].shape[0]
+    if mult.size == 1:
+        mult, shift = np.repeat(mult, cout), np.repeat(shift, cout)
+    act_min, act_max = activation_range(node.attrs.get("act"), out_scale, out_zp)
+    has_bias = len(node.inputs) > bias_index
+    return {
+        "input_offset": -in_zp,
+        "output_offset": out_zp,
+        "multiplier": mult,
+        "shift": shift,
+        "act_min": act_min,
+        "act_max": act_max,
+        "has_bias": has_bias,
+    }
+
+
+@register
+class Conv2D(Op):
+    name = "conv2d"
+    weight_inputs = {1: 0}
+    bias_input = 2
+
+    def infer_shapes(self, node, graph):
+        n, h, w, cin = graph.tensors[node.inputs[0]].shape
+        cout, kh, kw, cin_g = graph.tensors[node.inputs[1]].shape
+        a = node.attrs
+        groups = a["groups"]
+        if cin_g * groups != cin or cout % groups:
+            raise ModelError(
+                f"{node.where()}: weights [{cout},{kh},{kw},{cin_g}] with group={groups} do not fit {cin} input channels",
+                node=node.name,
+            )
+        t, l, b, r = a["pads"]
+        oh = out_shape_1d(h, kh, a["strides"][0], a["dilations"][0], t, b)
+        ow = out_shape_1d(w, kw, a["strides"][1], a["dilations"][1], l, r)
+        if oh <= 0 or ow <= 0:
+            raise ModelError(f"{node.where()}: output would be empty ({oh}x{ow})", node=node.name)
+        return [(n, oh, ow, cout)]
+
+    def float_ref(self, node, ins):
+        a = node.attrs
+        y = conv_accumulate(ins[0], ins[1], a["strides"], a["dilations"], a["pads"], a["groups"])
+        if len(ins) > 2:
+            y = y + ins[2]
+        return [_clamp_float(y, a.get("act")).astype(np.float32)]
+
+    def prepare(self, node, graph):
+        return _prepare_weighted(node, graph, 2, 1, node.outputs[0])
+
+    def int8_ref(self, node, ins):
+        a, q = node.attrs, node.qattrs
+        x = ins[0].astype(np.int64) + q["input_offset"]
+        acc = conv_accumulate(x, ins[1], a["strides"], a["dilations"], a["pads"], a["groups"])
+        acc = acc.astype(np.int64)
+        if q["has_bias"]:
+            acc += ins[2].astype(np.int64)
+        return [requantize(acc, q["multiplier"], q["shift"], q["output_offset"], q["act_min"], q["act_max"])]
+
+    def macs(self, node, graph):
+        cout, kh, kw, cin_g = graph.tensors[node.inputs[1]].shape
+        n, oh, ow, _ = graph.tensors[node.outputs[0]].shape
+        return n * oh * ow * cout * kh * kw * cin_g
+
+    kernel_files = ("tc_conv",)
+
+    def kernel_consts(self, node, graph):
+        return {"multiplier": node.qattrs["multiplier"], "shift": node.qattrs["shift"]}
+
+
+@register
+class FullyConnected(Op):
+    name = "fully_connected"
+    weight_inputs = {1: 0}
+    bias_input = 2
+
+    def infer_shapes(self, node, graph):
+        xs = graph.tensors[node.inputs[0]].shape
+        o, k = graph.tensors[node.inputs[1]].shape
+        n = xs[0]
+        if int(np.prod(xs[1:])) != k:
+            raise ModelError(f"{node.where()}: input {list(xs)} has {int(np.prod(xs[1:]))} features, weights expect {k}", node=node.name)
+        return [(n, o)]
+
+    def float_ref(self, node, ins):
+        x = ins[0].reshape(ins[0].shape[0], -1).astype(np.float64)
+        y = x @ ins[1].astype(np.float64).T
+        if len(ins) > 2:
+            y = y + ins[2]
+        return [_clamp_float(y, node.attrs.get("act")).astype(np.float32)]
+
+    def prepare(self, node, graph):
+        return _prepare_weighted(node, graph, 2, 1, node.outputs[0])
+
+    def int8_ref(self, node, ins):
+        q = node.qattrs
+        x = ins[0].reshape(ins[0].shape[0], -1).astype(np.float64) + q["input_offset"]
+        acc = (x @ ins[1].astype(np.float64).T).astype(np.int64)
+        if q["has_bias"]:
+            acc += ins[2].astype(np.int64)
+        return [requantize(acc, q["multiplier"], q["shift"], q["output_offset"], q["act_min"], q["act_max"])]
+
+    def macs(self, node, graph):
+        o, k = graph.tensors[node.inputs[1]].shape
+        return graph.tensors[node.inputs[0]].shape[0] * o * k
+
+    kernel_files = ("tc_fully_connected",)
+
+    def kernel_consts(self, node, graph):
+        return {"multiplier": node.qattrs["multiplier"], "shift": node.qattrs["shift"]}

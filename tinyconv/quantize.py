@@ -1,0 +1,203 @@
+"""Post-training quantization of a float IR graph from calibration data.
+
+Activations: int8 asymmetric per tensor, range from calibration (min/max, percentile or MSE).
+Weights: int8 symmetric per output channel ([-127, 127]); biases int32 at input_scale·weight_scale.
+Output params follow each op's policy (calibrated / same as input / fixed), then every node is
+prepared (integer multipliers, shifts, clamps) exactly as QUANT.md says.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyconv import reference
+from tinyconv.errors import DataError
+from tinyconv.fixedpoint import dequantize
+from tinyconv.ir import Graph, QuantParams
+from tinyconv.ops import op_of
+from tinyconv.ops.base import CALIBRATED, FIXED, SAME_AS_INPUT
+
+METHODS = ("minmax", "percentile", "mse")
+SAMPLE_PER_TENSOR = 8192  # values kept per tensor and input for percentile / MSE search
+
+
+@dataclass
+class RangeStats:
+    lo: float = math.inf
+    hi: float = -math.inf
+    samples: list[np.ndarray] = field(default_factory=list)
+
+    def observe(self, v: np.ndarray, rng: np.random.Generator) -> None:
+        v = np.asarray(v, np.float32).reshape(-1)
+        self.lo = min(self.lo, float(v.min()))
+        self.hi = max(self.hi, float(v.max()))
+        self.samples.append(v if v.size <= SAMPLE_PER_TENSOR else rng.choice(v, SAMPLE_PER_TENSOR, replace=False))
+
+    def range(self, method: str) -> tuple[float, float]:
+        if method == "minmax" or not self.samples:
+            return self.lo, self.hi
+        vals = np.concatenate(self.samples)
+        if method == "percentile":
+            return float(np.percentile(vals, 0.01)), float(np.percentile(vals, 99.99))
+        return _mse_range(vals, self.lo, self.hi)
+
+
+def _mse_range(vals: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """Shrink [lo, hi] by the factor that minimises the int8 round-trip error on the samples."""
+    best, best_err = (lo, hi), math.inf
+    for f in np.linspace(0.3, 1.0, 36):
+        qp = params_for_range(lo * f, hi * f)
+        s, z = qp.scalar()
+        q = np.clip(np.round(vals / s) + z, -128, 127)
+        err = float(np.mean((vals - (q - z) * s) ** 2))
+        if err < best_err:
+            best, best_err = (lo * f, hi * f), err
+    return best
+
+
+def params_for_range(lo: float, hi: float) -> QuantParams:
+    """Asymmetric int8 params whose grid contains 0 exactly."""
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi - lo < 1e-12:
+        return QuantParams.per_tensor(1.0, 0)
+    scale = np.float32((hi - lo) / 255.0)
+    zp = int(np.clip(round(-128 - lo / float(scale)), -128, 127))
+    return QuantParams.per_tensor(float(scale), zp)
+
+
+def quantize_weights_per_channel(w: np.ndarray, axis: int = 0) -> tuple[np.ndarray, QuantParams]:
+    moved = np.moveaxis(np.asarray(w, np.float64), axis, 0)
+    amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    shape = (-1,) + (1,) * (moved.ndim - 1)
+    q = np.clip(np.round(moved / scale.astype(np.float64).reshape(shape)), -127, 127).astype(np.int8)
+    return np.moveaxis(q, 0, axis), QuantParams(scale, np.zeros_like(scale, np.int32), axis)
+
+
+def quantize_bias(b: np.ndarray, input_scale: float, weight_scale: np.ndarray) -> tuple[np.ndarray, QuantParams]:
+    bs = (np.float64(np.float32(input_scale)) * weight_scale.astype(np.float64)).reshape(-1)
+    q = np.clip(np.round(np.asarray(b, np.float64) / bs), -(2**31), 2**31 - 1).astype(np.int32)
+    return q, QuantParams(bs.astype(np.float32), np.zeros(bs.shape, np.int32), 0)
+
+
+@dataclass
+class LayerSQNR:
+    node: str
+    op: str
+    tensor: str
+    sqnr_db: float
+
+
+def collect_ranges(graph: Graph, calib_ir: np.ndarray, progress=None) -> dict[str, RangeStats]:
+    stats: dict[str, RangeStats] = {}
+    rng = np.random.default_rng(0)
+    (inp,) = graph.inputs
+    for k, x in enumerate(calib_ir):
+        values = reference.run(graph, {inp: x.reshape(graph.tensors[inp].shape)}, mode="float", keep=True)
+        for name, v in values.items():
+            if not np.all(np.isfinite(v)):
+                raise DataError(f"calibration input {k} produces non-finite values in tensor '{name}'")
+            stats.setdefault(name, RangeStats()).observe(v, rng)
+        if progress:
+            progress(k + 1, len(calib_ir))
+    return stats
+
+
+def quantize_graph(graph: Graph, calib_ir: np.ndarray, method: str = "minmax", progress=None) -> Graph:
+    """A new int8 graph, prepared for the reference and the code generator."""
+    if method not in METHODS:
+        raise DataError(f"unknown calibration method '{method}' (choose from {', '.join(METHODS)})")
+    if len(calib_ir) == 0:
+        raise DataError("the calibration set is empty")
+    stats = collect_ranges(graph, calib_ir, progress)
+    g = copy.deepcopy(graph)
+
+    def set_act(name: str, qp: QuantParams) -> None:
+        t = g.tensors[name]
+        t.quant, t.dtype = qp, "int8"
+
+    for name in g.inputs:
+        set_act(name, params_for_range(*stats[name].range(method)))
+    for node in g.nodes:
+        op = op_of(node)
+        _quantize_const_inputs(g, node, op)
+        for out in node.outputs:
+            if op.output_policy == SAME_AS_INPUT:
+                qp = copy.deepcopy(g.tensors[node.inputs[0]].quant)
+            elif op.output_policy == FIXED:
+                qp = op.fixed_output_quant(node, g)
+            else:
+                assert op.output_policy == CALIBRATED
+                qp = params_for_range(*stats[out].range(method))
+            set_act(out, qp)
+    g.prune()  # drops the float weights the quantized copies replaced
+    prepare_all(g)
+    return g
+
+
+def _quantize_const_inputs(g: Graph, node, op) -> None:
+    x_scale = None
+    if g.tensors[node.inputs[0]].quant is not None:
+        x_scale = g.tensors[node.inputs[0]].quant.scalar()[0]
+    for k, name in enumerate(node.inputs):
+        t = g.tensors[name]
+        if not t.is_const or t.dtype != "float32" or k in op.float_const_inputs:
+            continue
+        new = g.unique_name(f"{name}_q")
+        if k in op.weight_inputs:
+            q, qp = quantize_weights_per_channel(t.data, op.weight_inputs[k])
+        elif k == op.bias_input:
+            w = g.tensors[node.inputs[min(op.weight_inputs)]]
+            q, qp = quantize_bias(t.data, x_scale, w.quant.scale)
+        else:
+            qp = params_for_range(float(t.data.min()), float(t.data.max()))
+            s, z = qp.scalar()
+            q = np.clip(np.round(t.data / s) + z, -128, 127).astype(np.int8)
+        g.add_const(new, q, qp)
+        node.inputs[k] = new
+
+
+def prepare_all(g: Graph) -> None:
+    for node in g.nodes:
+        node.qattrs = op_of(node).prepare(node, g)
+
+
+def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:
+    ref = np.asarray(ref, np.float64)
+    noise = float(np.sum((ref - np.asarray(test, np.float64)) ** 2))
+    signal = float(np.sum(ref**2))
+    if noise == 0:
+        return math.inf
+    if signal == 0:
+        return -math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+def layer_sqnr(float_graph: Graph, int8_graph: Graph, inputs_ir: np.ndarray) -> list[LayerSQNR]:
+    """Per node output: SQNR of the dequantized int8 reference vs the float reference."""
+    from tinyconv.fixedpoint import quantize
+
+    (inp,) = int8_graph.inputs
+    s_in, z_in = int8_graph.tensors[inp].quant.scalar()
+    acc: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    shape = int8_graph.tensors[inp].shape
+    for x in inputs_ir:
+        fv = reference.run(float_graph, {inp: x.reshape(shape)}, mode="float", keep=True)
+        qv = reference.run(int8_graph, {inp: quantize(x, s_in, z_in).reshape(shape)}, mode="int8", keep=True)
+        for node in int8_graph.nodes:
+            for o in node.outputs:
+                if o in fv:
+                    s, z = int8_graph.tensors[o].quant.scalar()
+                    acc.setdefault(o, []).append((fv[o], dequantize(qv[o], s, z)))
+    out = []
+    for node in int8_graph.nodes:
+        for o in node.outputs:
+            if o in acc:
+                f = np.concatenate([a.reshape(-1) for a, _ in acc[o]])
+                d = np.concatenate([b.reshape(-1) for _, b in acc[o]])
+                out.append(LayerSQNR(node.name, node.op, o, sqnr_db(f, d)))
+    return out
