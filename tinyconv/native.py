@@ -40,11 +40,38 @@ int main(int argc, char **argv)
 }}
 """
 
+DUMP_DRIVER = r"""
+#include <stdio.h>
+#include "{prefix}.h"
+
+static FILE *dump;
+
+void {prefix}_layer_hook(int layer, const int8_t *output, uint32_t bytes)
+{{
+    (void)layer;
+    fwrite(output, 1, bytes, dump);
+}}
+
+int main(int argc, char **argv)
+{{
+    if (argc != 3) return 2;
+    FILE *in = fopen(argv[1], "rb");
+    dump = fopen(argv[2], "wb");
+    if (!in || !dump) return 3;
+    static int8_t x[{P}_INPUT_BYTES];
+    static int8_t y[{P}_OUTPUT_BYTES];
+    if (fread(x, 1, sizeof x, in) != sizeof x) return 4;
+    if ({prefix}_run(x, y) != 0) return 5;
+    fclose(dump);
+    return 0;
+}}
+"""
+
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
 
 
-def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "-O2", prefix: str = "tc_model") -> Path:
+def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "-O2", prefix: str = "tc_model", dump: bool = False) -> Path:
     libdir = Path(libdir)
     if shutil.which(cc) is None:
         raise BuildError(f"C compiler '{cc}' not found", hint="run scripts/setup")
@@ -52,15 +79,16 @@ def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "
     key = hashlib.sha256()
     for p in sources + sorted(libdir.glob("*.h")):
         key.update(p.name.encode() + p.read_bytes())
-    key.update(repr((cc, sanitize, opt)).encode())
+    key.update(repr((cc, sanitize, opt, dump)).encode())
     build_dir = libdir / ".build"
     build_dir.mkdir(exist_ok=True)
     exe = build_dir / f"driver-{key.hexdigest()[:12]}"
     if exe.exists():
         return exe
-    driver = build_dir / "driver_main.c"
-    driver.write_text(DRIVER.format(prefix=prefix, P=prefix.upper()))
-    cmd = [cc, *WARNINGS, opt, f"-I{libdir}", *(SANITIZE if sanitize else []), *map(str, sources), str(driver), "-o", str(exe)]
+    driver = build_dir / ("dump_main.c" if dump else "driver_main.c")
+    driver.write_text((DUMP_DRIVER if dump else DRIVER).format(prefix=prefix, P=prefix.upper()))
+    hooks = [f"-D{prefix.upper()}_LAYER_HOOKS"] if dump else []
+    cmd = [cc, *WARNINGS, opt, *hooks, f"-I{libdir}", *(SANITIZE if sanitize else []), *map(str, sources), str(driver), "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise BuildError(f"{cc} failed on the generated library in {libdir}:\n{r.stderr.strip()[:4000]}")
@@ -83,3 +111,19 @@ def run_batch(exe: Path, inputs: np.ndarray, output_bytes: int, *, timeout: floa
     if data.size != len(inputs) * output_bytes:
         raise BuildError(f"the native build wrote {data.size} bytes, expected {len(inputs) * output_bytes}")
     return data.reshape(len(inputs), output_bytes)
+
+
+def dump_layers(libdir: Path, x: np.ndarray, layer_bytes: list[int], *, prefix: str = "tc_model") -> list[np.ndarray]:
+    """Every layer's output for one input, as the C code computed it (layer hooks compiled in)."""
+    exe = build(libdir, dump=True, prefix=prefix)
+    total = sum(layer_bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "layers.bin"
+        fin.write_bytes(np.ascontiguousarray(x, np.int8).tobytes())
+        r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise BuildError(f"the layer-dump build exited with {r.returncode}:\n{r.stderr.strip()[:4000]}")
+        data = np.frombuffer(fout.read_bytes(), dtype=np.int8)
+    if data.size != total:
+        raise BuildError(f"the layer dump has {data.size} bytes, expected {total}")
+    return np.split(data, np.cumsum(layer_bytes)[:-1])

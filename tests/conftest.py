@@ -1,0 +1,18 @@
+"""Shared fixtures: where the shared MLPerf Tiny models are, and skips when they are absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MODELS = REPO.parent / "shared" / "models" / "mlperf-tiny"
+EXAMPLE = REPO / "examples" / "digits"
+
+
+@pytest.fixture(scope="session")
+def mlperf_dir() -> Path:
+    if not SHARED_MODELS.is_dir():
+        pytest.skip(f"MLPerf Tiny models not found at {SHARED_MODELS} (they live in ../shared beside the repo, in CI)")
+    return SHARED_MODELS

@@ -1,0 +1,138 @@
+"""Hypothesis strategies for random CNN graphs, written as real ONNX models (NCHW, float).
+
+Every graph mixes the ops tinyconv lowers with random shapes, strides, paddings, dilations,
+groups and (through random weights and calibration data) scales.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+
+class Builder:
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def name(self, base: str) -> str:
+        self.n += 1
+        return f"{base}_{self.n}"
+
+    def const(self, base: str, arr: np.ndarray) -> str:
+        name = self.name(base)
+        self.inits.append(numpy_helper.from_array(np.asarray(arr, np.float32), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], **attrs) -> str:
+        out = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [out], name=self.name(op), **attrs))
+        return out
+
+
+def _out(size, k, s, d, p0, p1):
+    return (size + p0 + p1 - d * (k - 1) - 1) // s + 1
+
+
+@st.composite
+def conv_block(draw, b: Builder, x: str, shape):
+    c, h, w = shape
+    k_h = draw(st.integers(1, min(3, h + 2)))
+    k_w = draw(st.integers(1, min(3, w + 2)))
+    kind = draw(st.sampled_from(["dense", "depthwise", "grouped"]))
+    if kind == "depthwise":
+        group, cout = c, c * draw(st.integers(1, 2))
+    elif kind == "grouped" and c % 2 == 0 and c > 2:
+        group, cout = 2, 2 * draw(st.integers(1, 4))
+    else:
+        group, cout = 1, draw(st.integers(1, 10))
+    s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = [draw(st.integers(0, k - 1)) for k in (k_h, k_w)] + [draw(st.integers(0, k - 1)) for k in (k_h, k_w)]
+    oh = _out(h, k_h, s[0], d[0], pads[0], pads[2])
+    ow = _out(w, k_w, s[1], d[1], pads[1], pads[3])
+    if oh < 1 or ow < 1:
+        s, d, pads = (1, 1), (1, 1), [k_h // 2, k_w // 2, k_h // 2, k_w // 2]
+        oh, ow = _out(h, k_h, 1, 1, pads[0], pads[2]), _out(w, k_w, 1, 1, pads[1], pads[3])
+    wt = b.rng.normal(0, 1.0 / np.sqrt(k_h * k_w * c / group), size=(cout, c // group, k_h, k_w))
+    ins = [x, b.const("w", wt)]
+    if draw(st.booleans()):
+        ins.append(b.const("b", b.rng.normal(0, 0.3, size=cout)))
+    y = b.node("Conv", ins, kernel_shape=[k_h, k_w], strides=list(s), dilations=list(d), pads=pads, group=group)
+    if draw(st.booleans()):
+        y = b.node("BatchNormalization", [y, b.const("g", b.rng.uniform(0.5, 1.5, cout)), b.const("be", b.rng.normal(0, 0.2, cout)),
+                                          b.const("m", b.rng.normal(0, 0.2, cout)), b.const("v", b.rng.uniform(0.5, 1.5, cout))])  # fmt: skip
+    act = draw(st.sampled_from(["none", "relu", "relu6"]))
+    if act == "relu":
+        y = b.node("Relu", [y])
+    elif act == "relu6":
+        y = b.node("Clip", [y, b.const("lo", np.array(0.0)), b.const("hi", np.array(6.0))])
+    return y, (cout, oh, ow)
+
+
+@st.composite
+def pool_block(draw, b: Builder, x: str, shape):
+    c, h, w = shape
+    k = (draw(st.integers(1, min(3, h))), draw(st.integers(1, min(3, w))))
+    s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    pads = [draw(st.integers(0, kk - 1)) for kk in k] * 2
+    op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
+    y = b.node(op, [x], kernel_shape=list(k), strides=list(s), pads=pads)
+    return y, (c, _out(h, k[0], s[0], 1, pads[0], pads[2]), _out(w, k[1], s[1], 1, pads[1], pads[3]))
+
+
+@st.composite
+def residual_block(draw, b: Builder, x: str, shape):
+    """x + conv1x1(x) (different scales on the two inputs), optionally ReLU after the add."""
+    c, h, w = shape
+    y = b.node("Conv", [x, b.const("w", b.rng.normal(0, 0.5, (c, c, 1, 1)))], kernel_shape=[1, 1])
+    z = b.node("Add", [x, y])
+    if draw(st.booleans()):
+        z = b.node("Relu", [z])
+    return z, shape
+
+
+@st.composite
+def concat_block(draw, b: Builder, x: str, shape):
+    c, h, w = shape
+    extra = draw(st.integers(1, 6))
+    y = b.node("Conv", [x, b.const("w", b.rng.normal(0, 2.0, (extra, c, 3, 3)))], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    return b.node("Concat", [x, y], axis=1), (c + extra, h, w)
+
+
+@st.composite
+def random_cnn(draw, max_blocks: int = 5):
+    """(onnx.ModelProto, input shape without batch)."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    b = Builder(np.random.default_rng(seed))
+    in_shape = (draw(st.integers(1, 6)), draw(st.integers(3, 12)), draw(st.integers(3, 12)))
+    shape, cur = in_shape, "input"
+    for _ in range(draw(st.integers(1, max_blocks))):
+        block = draw(st.sampled_from([conv_block, conv_block, pool_block, residual_block, concat_block]))
+        cur, shape = draw(block(b, cur, shape))
+    tail = draw(st.sampled_from(["none", "gap_fc", "flatten_fc", "gap_fc_softmax"]))
+    if tail != "none":
+        c, h, w = shape
+        if tail.startswith("gap"):
+            cur, feats = b.node("GlobalAveragePool", [cur]), c
+        else:
+            feats = c * h * w
+        cur = b.node("Flatten", [cur])
+        n_out = draw(st.integers(2, 10))
+        wt, bias = b.rng.normal(0, 1 / np.sqrt(feats), (n_out, feats)), b.rng.normal(0, 0.1, n_out)
+        cur = b.node("Gemm", [cur, b.const("fc", wt), b.const("fcb", bias)], transB=1)
+        if tail.endswith("softmax"):
+            cur = b.node("Softmax", [cur], axis=-1)
+    graph = helper.make_graph(
+        b.nodes,
+        "random_cnn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *in_shape])],
+        [helper.make_tensor_value_info(cur, TensorProto.FLOAT, None)],
+        b.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model, in_shape

@@ -1,0 +1,179 @@
+"""The reference check: compile, run every input on a device, compare every output byte with the
+NumPy int8 reference, and say where a difference starts.
+
+`host` builds the generated library natively with a batch driver (fast, no protocol); every other
+device goes through the harness (firmware + framed serial protocol).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyconv import native, reference
+from tinyconv.errors import DataError
+from tinyconv.fixedpoint import dequantize, quantize
+from tinyconv.ir import Graph
+from tinyconv.pipeline import Compiled, compile_model, load_calibration
+from tinyconv.quantize import sqnr_db
+from tinyconv.report import compare
+
+DEVICE_TARGETS = {"host": "host", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64"}
+
+
+def target_for_device(device: str) -> str:
+    if device in DEVICE_TARGETS:
+        return DEVICE_TARGETS[device]
+    from tinyconv.harness.devices import load_device
+
+    return load_device(device).target
+
+
+@dataclass
+class Inputs:
+    int8_ir: np.ndarray  # [N, *IR input shape without batch], what the device receives
+    float_onnx: np.ndarray | None  # the float inputs in the ONNX layout, when known
+
+
+def prepare_inputs(graph: Graph, data) -> Inputs:
+    """Float inputs are quantized by the model-edge rule (round half away from zero); int8 used as is."""
+    (inp,) = graph.inputs
+    lay = graph.io_layout.get(inp)
+    want = tuple(lay.onnx_shape[1:]) if lay else graph.tensors[inp].shape[1:]
+    arr = np.asarray(data)
+    if arr.ndim == len(want):
+        arr = arr[None]
+    if tuple(arr.shape[1:]) != tuple(want):
+        raise DataError(f"inputs have shape {list(arr.shape)}; the model input '{inp}' needs [N, {', '.join(map(str, want))}]")
+    s, z = graph.tensors[inp].quant.scalar()
+    if np.issubdtype(arr.dtype, np.floating):
+        return Inputs(quantize(reference.onnx_in(graph, arr.astype(np.float32)), s, z), arr.astype(np.float32))
+    if arr.dtype == np.int8:
+        return Inputs(reference.onnx_in(graph, arr).astype(np.int8), None)
+    raise DataError(f"inputs must be float32 or int8 (got {arr.dtype})")
+
+
+def load_array(path, what: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {what} '{path}': {e}") from None
+
+
+def device_outputs(compiled: Compiled, device: str, xq: np.ndarray, progress=None) -> np.ndarray:
+    libdir = compiled.library.outdir
+    out_bytes = compiled.library.manifest["output"]["bytes"]
+    if device == "host":
+        return native.run_batch(native.build(libdir), xq, out_bytes)
+    from tinyconv.harness import api
+
+    return np.asarray(api.run_inputs(libdir, device, xq.reshape(len(xq), -1), progress=progress).outputs).reshape(len(xq), out_bytes)
+
+
+def device_layers(compiled: Compiled, device: str, x: np.ndarray) -> list[np.ndarray]:
+    libdir = compiled.library.outdir
+    if device == "host":
+        return native.dump_layers(libdir, x, [lay["output_bytes"] for lay in compiled.library.manifest["layers"]])
+    from tinyconv.harness import api
+
+    return api.dump_layers(libdir, device, x.reshape(-1))
+
+
+def first_divergent_layer(compiled: Compiled, device: str, x: np.ndarray) -> dict | None:
+    g = compiled.graph
+    (inp,) = g.inputs
+    ref = reference.run(g, {inp: x.reshape(g.tensors[inp].shape)}, mode="int8", keep=True)
+    got = device_layers(compiled, device, x)
+    for k, (node, d) in enumerate(zip(g.nodes, got)):
+        e = ref[node.outputs[0]].reshape(-1)
+        diff = np.abs(d.astype(np.int16) - e.astype(np.int16))
+        if diff.any():
+            return {"index": k, "name": node.name, "op": node.op, "mismatches": int(np.count_nonzero(diff)), "max_abs_diff": int(diff.max())}
+    return None
+
+
+def onnxruntime_outputs(model_path: Path, float_onnx: np.ndarray) -> np.ndarray | None:
+    """Float outputs from onnxruntime for an ONNX model, or None where that does not apply."""
+    if Path(model_path).suffix.lower() != ".onnx":
+        return None
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    (i,) = sess.get_inputs()
+    shape = [d if isinstance(d, int) else 1 for d in i.shape]
+    return np.stack([sess.run(None, {i.name: x.reshape(shape).astype(np.float32)})[0][0] for x in float_onnx])
+
+
+def run_check(
+    model,
+    *,
+    device: str = "host",
+    calib=None,
+    inputs=None,
+    labels=None,
+    method: str = "minmax",
+    workdir: Path | None = None,
+    progress=None,
+    compare_onnxruntime: bool = True,
+) -> tuple[dict, np.ndarray, Compiled]:
+    """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model)."""
+    t0 = time.perf_counter()
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="tinyconv-")
+        workdir = Path(tmp.name)
+    compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
+    g = compiled.graph
+    if inputs is None:
+        if calib is None:
+            raise DataError("give --inputs X.npy (or --calib for a float model): there is nothing to run")
+        data = calib if not isinstance(calib, (str, Path)) else load_array(calib, "calibration data")
+    else:
+        data = inputs if not isinstance(inputs, (str, Path)) else load_array(inputs, "inputs")
+    ins = prepare_inputs(g, data)
+    expected = reference.run_batch(g, ins.int8_ir)
+    got = device_outputs(compiled, device, ins.int8_ir, progress).reshape(expected.shape).astype(np.int8)
+    report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device}
+    report.update(compare(got, expected))
+    report["inputs"] = int(len(ins.int8_ir))
+    report["first_divergent_layer"] = None
+    if not report["bit_exact"] and report.get("mismatched_inputs"):
+        report["first_divergent_layer"] = first_divergent_layer(compiled, device, ins.int8_ir[report["mismatched_inputs"][0]])
+    man = compiled.library.manifest
+    report["arena_bytes"] = compiled.plan.arena_bytes
+    report["arena_lower_bound_bytes"] = compiled.plan.lower_bound
+    (out,) = g.outputs
+    so, zo = g.tensors[out].quant.scalar()
+    got_onnx = reference.onnx_out(g, got)
+    deq = dequantize(got_onnx, so, zo)
+    report["outputs"] = [{"name": out, "shape": list(got_onnx.shape[1:]), "scale": so, "zero_point": zo}]
+    report["sqnr_db"] = []
+    float_ref = None
+    if compiled.float_graph is not None:
+        fin = ins.float_onnx if ins.float_onnx is not None else dequantize(data, *g.tensors[g.inputs[0]].quant.scalar())
+        float_ref = reference.onnx_out(compiled.float_graph, reference.run_batch(compiled.float_graph, reference.onnx_in(compiled.float_graph, fin), mode="float"))
+        report["sqnr_db"].append({"name": out, "sqnr_db": sqnr_db(float_ref, deq)})
+        if compare_onnxruntime and not isinstance(model, Graph):
+            ort_out = onnxruntime_outputs(Path(model), fin)
+            if ort_out is not None:
+                report["sqnr_vs_onnxruntime_db"] = [{"name": out, "sqnr_db": sqnr_db(ort_out.reshape(deq.shape), deq)}]
+    if labels is not None:
+        y = np.asarray(labels if not isinstance(labels, (str, Path)) else load_array(labels, "labels")).reshape(-1)
+        if len(y) != len(got):
+            raise DataError(f"{len(y)} labels for {len(got)} inputs")
+        report["int8_accuracy"] = float(np.mean(deq.reshape(len(y), -1).argmax(axis=1) == y))
+        if float_ref is not None:
+            report["float_accuracy"] = float(np.mean(float_ref.reshape(len(y), -1).argmax(axis=1) == y))
+    report["layers"] = [{"name": lay["name"], "op": lay["op"], "output_shape": lay["output_shape"], "macs": lay["macs"]} for lay in man["layers"]]
+    report["macs"] = int(sum(lay["macs"] for lay in man["layers"]))
+    report["notes"] = compiled.notes
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    if tmp is not None:
+        tmp.cleanup()
+    return report, got_onnx, compiled
