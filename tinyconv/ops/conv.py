@@ -45,6 +45,14 @@ def _prepare_weighted(node, graph, bias_index: int, weight_index: int, out_name:
         mult, shift = np.repeat(mult, cout), np.repeat(shift, cout)
     act_min, act_max = activation_range(node.attrs.get("act"), out_scale, out_zp)
     has_bias = len(node.inputs) > bias_index
+    # The kernels accumulate in int32: refuse a layer whose worst case could wrap.
+    w = graph.tensors[node.inputs[weight_index]].data.astype(np.int64)
+    worst = np.abs(w.reshape(cout, -1)).sum(axis=1) * (127 + abs(in_zp) + 1)
+    if has_bias:
+        worst = worst + np.abs(graph.tensors[node.inputs[bias_index]].data.astype(np.int64))
+    if worst.max() >= 2**31:
+        raise ModelError(f"{node.where()}: the int32 accumulator could overflow ({int(worst.max()):,} ≥ 2^31)",
+                         hint="split the layer or reduce its reduction size", node=node.name)  # fmt: skip
     return {
         "input_offset": -in_zp,
         "output_offset": out_zp,

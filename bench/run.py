@@ -1,0 +1,133 @@
+"""tinyconv benchmark: model × route × device → bit-exactness, SQNR, instructions, memory.
+
+    .venv/bin/python bench/run.py                       # everything found, default devices
+    .venv/bin/python bench/run.py --models kws,ad --devices qemu-m4 --json bench/results/latest.json
+
+Numbers come from the emulator: instructions (not cycles) per inference, counted deterministically
+(see README, "Profiling"). Routes: `float` (float ONNX + calibration), `qdq` (pre-quantized ONNX),
+`tflite` (int8 .tflite). The MLPerf Tiny models are read from ../shared/models when present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "models" / "mlperf-tiny"
+EXAMPLE = REPO / "examples" / "digits"
+console = Console()
+
+
+@dataclass
+class Case:
+    model: str
+    route: str
+    path: Path
+    calib: Path | None
+    inputs: Path | None  # int8 inputs (tflite) or float inputs
+
+
+def cases() -> list[Case]:
+    out = [Case("digits", "float", EXAMPLE / "digits_cnn.onnx", EXAMPLE / "calib.npy", EXAMPLE / "test_x.npy")]
+    tfl = {"kws": "kws_ref_model", "vww": "vww_96_int8", "ic": "pretrainedResnet_quant", "ad": "ad01_int8"}
+    if SHARED.is_dir():
+        for task, stem in tfl.items():
+            d = SHARED / task
+            calib = d / f"calib_{task}.npy"
+            out.append(Case(task, "float", d / f"{task}_float.onnx", calib, calib))
+            out.append(Case(task, "qdq", d / f"{task}_qdq.onnx", None, calib))
+            out.append(Case(task, "tflite", d / f"{stem}.tflite", None, d / f"{stem}.seed0_input0.npy"))
+    return out
+
+
+def run_case(case: Case, device: str, n_check: int) -> dict:
+    from tinyconv.check import run_check
+    from tinyconv.profile import run_profile
+
+    row = {"model": case.model, "route": case.route, "device": device}
+    inputs = np.load(case.inputs)
+    check_inputs = inputs[:n_check] if inputs.shape[0] > n_check else inputs
+    t0 = time.perf_counter()
+    report, _, compiled = run_check(case.path, device=device, calib=case.calib, inputs=check_inputs, compare_onnxruntime=False)
+    row.update(bit_exact=report["bit_exact"], checked_inputs=report["inputs"], mismatches=report["mismatches"],
+               sqnr_db=(report["sqnr_db"][0]["sqnr_db"] if report["sqnr_db"] else None), check_seconds=round(time.perf_counter() - t0, 2))  # fmt: skip
+    if device != "host":
+        prof = run_profile(case.path, device=device, calib=case.calib, inputs=check_inputs[:1])
+        for k in ("instructions_per_inference", "cycles_per_inference", "per_mac", "macs", "arena_bytes", "stack_bytes",
+                  "flash_weights_bytes", "flash_code_bytes", "ram_static_bytes", "compile_seconds"):  # fmt: skip
+            if k in prof:
+                row[k] = prof[k]
+    else:
+        row["arena_bytes"] = compiled.plan.arena_bytes
+        row["macs"] = report["macs"]
+    row["arena_lower_bound_bytes"] = compiled.plan.lower_bound
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    cols = [("model", "model"), ("route", "route"), ("device", "device"), ("bit_exact", "bit-exact"), ("sqnr_db", "SQNR dB"),
+            ("instructions_per_inference", "instr/inf"), ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"),
+            ("stack_bytes", "stack B"), ("flash_weights_bytes", "flash w B"), ("flash_code_bytes", "flash code B"),
+            ("compile_seconds", "compile s")]  # fmt: skip
+    t = Table(title="tinyconv bench (QEMU instruction counts)", title_justify="left")
+    for _, label in cols:
+        t.add_column(label, justify="left" if label in ("model", "route", "device") else "right")
+    for r in rows:
+        cells = []
+        for key, _ in cols:
+            v = r.get(key)
+            if key == "bit_exact":
+                v = "error" if r.get("error") else (f"yes ({r['checked_inputs']})" if v else f"NO ({r.get('mismatches')})")
+            elif isinstance(v, float):
+                v = f"{v:.2f}"
+            elif isinstance(v, int):
+                v = f"{v:,}"
+            cells.append("" if v is None else str(v))
+        t.add_row(*cells)
+    console.print(t)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="", help="comma-separated: digits,kws,vww,ic,ad (default: all found)")
+    ap.add_argument("--routes", default="float,qdq,tflite")
+    ap.add_argument("--devices", default="qemu-m4,qemu-m7,qemu-m55,qemu-aarch64")
+    ap.add_argument("--check-inputs", type=int, default=4, help="inputs compared bit for bit per case")
+    ap.add_argument("--json", help="also write the rows as JSON here")
+    args = ap.parse_args(argv)
+    wanted = set(filter(None, args.models.split(",")))
+    routes = set(args.routes.split(","))
+    rows = []
+    for case in cases():
+        if (wanted and case.model not in wanted) or case.route not in routes or not case.path.exists():
+            continue
+        for device in args.devices.split(","):
+            console.print(f"[dim]{case.model} / {case.route} / {device}…[/dim]")
+            try:
+                rows.append(run_case(case, device, args.check_inputs))
+            except Exception as e:  # a failed case is a row, not the end of the bench
+                rows.append({"model": case.model, "route": case.route, "device": device, "error": f"{type(e).__name__}: {e}"})
+                console.print(f"[red]{case.model}/{case.route}/{device}: {e}[/red]")
+                if "--debug" in sys.argv:
+                    traceback.print_exc()
+    print_table(rows)
+    text = json.dumps(rows, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0 if all(r.get("bit_exact") for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
