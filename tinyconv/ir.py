@@ -95,6 +95,9 @@ class Tensor:
     dtype: str = "float32"  # float32 | int8 | int32
     data: np.ndarray | None = None  # set for constants (weights, biases, LUTs)
     quant: QuantParams | None = None
+    # Integer data a pre-quantized (QDQ) model gives for this constant, with its params in `quant`;
+    # quantization uses it instead of quantizing the float `data` (which stays for the float reference).
+    qdata: np.ndarray | None = None
 
     @property
     def is_const(self) -> bool:
@@ -132,6 +135,8 @@ class Graph:
     outputs: list[str] = field(default_factory=list)
     io_layout: dict[str, IOLayout] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # things the user should be told (e.g. batch fixed to 1)
+    # Activation quantization a QDQ model prescribes (tensor → params); used instead of calibration.
+    given_quant: dict[str, QuantParams] = field(default_factory=dict)
 
     # -- construction helpers -------------------------------------------------------------
     def add_tensor(self, t: Tensor) -> Tensor:

@@ -69,10 +69,10 @@ def compile_model(
     g = model if isinstance(model, Graph) else load_model(model)
     float_graph = None
     if not g.is_quantized():
-        if calib is None:
+        if calib is None and not g.given_quant:
             raise DataError("this is a float model: give calibration inputs with --calib X.npy")
         float_graph = g
-        g = quantize_graph(g, load_calibration(calib, g), method, progress=progress)
+        g = quantize_graph(g, load_calibration(calib, g) if calib is not None else None, method, progress=progress)
     plan = memory.plan_memory(g)
     lib = None
     if outdir is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyconv import reference
-from tinyconv.errors import DataError
+from tinyconv.errors import DataError, UnsupportedError
 from tinyconv.fixedpoint import dequantize
 from tinyconv.ir import Graph, QuantParams
 from tinyconv.ops import op_of
@@ -107,21 +107,44 @@ def collect_ranges(graph: Graph, calib_ir: np.ndarray, progress=None) -> dict[st
     return stats
 
 
-def quantize_graph(graph: Graph, calib_ir: np.ndarray, method: str = "minmax", progress=None) -> Graph:
-    """A new int8 graph, prepared for the reference and the code generator."""
+def needs_calibration(graph: Graph) -> list[str]:
+    """Tensors whose int8 params must come from calibration (none for a complete QDQ model)."""
+    missing = [n for n in graph.inputs if n not in graph.given_quant]
+    for node in graph.nodes:
+        if op_of(node).output_policy == CALIBRATED:
+            missing += [o for o in node.outputs if o not in graph.given_quant]
+    return missing
+
+
+def quantize_graph(graph: Graph, calib_ir: np.ndarray | None, method: str = "minmax", progress=None) -> Graph:
+    """A new int8 graph, prepared for the reference and the code generator.
+
+    Parameters a QDQ model prescribes (graph.given_quant, Tensor.qdata) win over calibration, so a
+    QDQ model is compiled with exactly its own scales, zero points and integer weights.
+    """
     if method not in METHODS:
         raise DataError(f"unknown calibration method '{method}' (choose from {', '.join(METHODS)})")
-    if len(calib_ir) == 0:
-        raise DataError("the calibration set is empty")
-    stats = collect_ranges(graph, calib_ir, progress)
+    stats: dict[str, RangeStats] = {}
+    if calib_ir is not None:
+        if len(calib_ir) == 0:
+            raise DataError("the calibration set is empty")
+        stats = collect_ranges(graph, calib_ir, progress)
+    elif needs_calibration(graph):
+        missing = needs_calibration(graph)
+        raise DataError(f"give calibration inputs with --calib X.npy: {len(missing)} tensors have no quantization parameters in the model (e.g. '{missing[0]}')")
     g = copy.deepcopy(graph)
 
     def set_act(name: str, qp: QuantParams) -> None:
         t = g.tensors[name]
         t.quant, t.dtype = qp, "int8"
 
+    def calibrated(name: str) -> QuantParams:
+        if name in g.given_quant:
+            return copy.deepcopy(g.given_quant[name])
+        return params_for_range(*stats[name].range(method))
+
     for name in g.inputs:
-        set_act(name, params_for_range(*stats[name].range(method)))
+        set_act(name, calibrated(name))
     for node in g.nodes:
         op = op_of(node)
         _quantize_const_inputs(g, node, op)
@@ -132,7 +155,7 @@ def quantize_graph(graph: Graph, calib_ir: np.ndarray, method: str = "minmax", p
                 qp = op.fixed_output_quant(node, g)
             else:
                 assert op.output_policy == CALIBRATED
-                qp = params_for_range(*stats[out].range(method))
+                qp = calibrated(out)
             set_act(out, qp)
     g.prune()  # drops the float weights the quantized copies replaced
     prepare_all(g)
@@ -148,6 +171,15 @@ def _quantize_const_inputs(g: Graph, node, op) -> None:
         if not t.is_const or t.dtype != "float32" or k in op.float_const_inputs:
             continue
         new = g.unique_name(f"{name}_q")
+        if t.qdata is not None:  # a QDQ model's own integers
+            if k in op.weight_inputs and np.any(t.quant.zero_point != 0):
+                raise UnsupportedError(f"{node.where()}: weights with non-zero zero points are not supported (int8 weights are symmetric)", node=node.name)
+            if k not in op.weight_inputs and k != op.bias_input and not t.quant.is_per_tensor:
+                raise UnsupportedError(f"{node.where()}: per-channel parameters on input {k} are not supported", node=node.name)
+            dtype = np.int32 if k == op.bias_input else np.int8
+            g.add_const(new, np.asarray(t.qdata).astype(dtype), copy.deepcopy(t.quant))
+            node.inputs[k] = new
+            continue
         if k in op.weight_inputs:
             q, qp = quantize_weights_per_channel(t.data, op.weight_inputs[k])
         elif k == op.bias_input:
