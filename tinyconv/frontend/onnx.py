@@ -433,7 +433,10 @@ def prelu(imp: Importer, node):
     rank = len(imp.onnx_shape(name))
     perm = imp.perm_of(name)
     channels = imp.onnx_shape(name)[1] if rank > 1 else 1
-    full = np.broadcast_to(slope.reshape((1,) * (rank - slope.ndim) + slope.shape), imp.onnx_shape(name))
+    try:
+        full = np.broadcast_to(slope.reshape((1,) * (rank - slope.ndim) + slope.shape), imp.onnx_shape(name))
+    except ValueError:
+        imp.fail(f"slope of shape {list(slope.shape)} does not broadcast to the input {list(imp.onnx_shape(name))}", cls=ModelError)
     per_c = np.moveaxis(full, 1, 0).reshape(channels, -1) if rank > 1 else full.reshape(1, -1)
     if not np.all(per_c == per_c[:, :1]):
         imp.fail("the slope varies along more than the channel axis", hint="tinyconv supports a per-channel or shared slope")
@@ -554,11 +557,13 @@ def binary(imp: Importer, node):
 def concat(imp: Importer, node):
     axis = int(imp.attrs(node)["axis"])
     names = [n for n in node.input if n]
-    if any(imp.is_const(n) for n in names):
-        imp.fail("constant inputs to Concat are not supported")
-    rank = len(imp.onnx_shape(names[0]))
-    perm = imp.perm_of(names[0])
-    xs = [imp.value(n, perm) for n in names]
+    computed = [n for n in names if not imp.is_const(n)]
+    if not computed:
+        imp.fail("Concat of constants only should have been folded", cls=ModelError)
+    rank = len(imp.onnx_shape(computed[0]))
+    perm = imp.perm_of(computed[0])
+    xs = [imp.add_const(f"{node.output[0]}_const{k}", L.const_to_layout(imp.const(n).astype(np.float32), rank, perm)) if imp.is_const(n)
+          else imp.value(n, perm) for k, n in enumerate(names)]  # fmt: skip
     y = imp.emit("concat", xs, {"axis": perm.index(axis % rank)}, name=node.output[0])
     imp.bind(node.output[0], y, perm)
 
@@ -657,7 +662,8 @@ def reshape(imp: Importer, node):
 @converter("Flatten")
 def flatten(imp: Importer, node):
     old = imp.onnx_shape(node.input[0])
-    axis = int(imp.attrs(node).get("axis", 1)) % (len(old) + 1)
+    axis = int(imp.attrs(node).get("axis", 1))
+    axis = axis + len(old) if axis < 0 else axis
     _reshape_to(imp, node, node.input[0], (int(np.prod(old[:axis])), int(np.prod(old[axis:]))))
 
 
