@@ -134,5 +134,16 @@ def random_cnn(draw, max_blocks: int = 5):
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
+    # Declare the output's shape as ONNX infers it (the checker requires one).
+    inferred = onnx.shape_inference.infer_shapes(model)
+    out_vi = next((v for v in list(inferred.graph.value_info) + list(inferred.graph.output)
+                   if v.name == cur and v.type.tensor_type.HasField("shape")), None)  # fmt: skip
+    if out_vi is None:  # ONNX leaves a graph output's shape alone: infer it through an Identity
+        probe = onnx.ModelProto()
+        probe.CopyFrom(model)
+        probe.graph.node.append(helper.make_node("Identity", [cur], ["__probe"]))
+        probe.graph.output[0].name = "__probe"
+        out_vi = next(v for v in onnx.shape_inference.infer_shapes(probe).graph.value_info if v.name == cur)
+    model.graph.output[0].CopyFrom(out_vi)
     onnx.checker.check_model(model)
     return model, in_shape

@@ -132,7 +132,29 @@ def cmd_quantize(args) -> int:
     c = compile_model(args.model, calib=args.calib, method=args.method)
     export_qdq(args.model, c.graph, Path(args.output))
     console.print(f"wrote {args.output}: tinyconv's int8 quantization as QDQ ONNX")
-    return 0
+    if not args.crosscheck:
+        return 0
+    import json
+
+    from tinyconv.check import load_array, prepare_inputs
+    from tinyconv.crosscheck import layerwise
+
+    data = load_array(args.inputs or args.calib, "inputs")
+    cc = layerwise(c.graph, prepare_inputs(c.graph, data).int8_ir)
+    from rich.table import Table
+
+    t = Table(title="onnxruntime vs tinyconv, per layer on identical int8 inputs", title_justify="left")
+    for col in ("tensor", "elements", "identical", "max |diff| (LSB)"):
+        t.add_column(col, justify="left" if col == "tensor" else "right")
+    for lay in cc.layers:
+        t.add_row(lay.tensor[:60], f"{lay.elements:,}", f"{100 * lay.identical_fraction:.2f} %", str(lay.max_abs_diff))
+    console.print(t)
+    verdict = "PASS" if cc.ok else "FAIL"
+    console.print(f"{verdict}: max |diff| {cc.max_abs_diff} LSB (bound 1), identical {100 * cc.identical_fraction:.3f} % (bound 99 %)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"ok": cc.ok, "max_abs_diff": cc.max_abs_diff, "identical_fraction": cc.identical_fraction,
+                                               "layers": [vars(lay) for lay in cc.layers]}, indent=2))  # fmt: skip
+    return 0 if cc.ok else 1
 
 
 def cmd_demo(args) -> int:
@@ -210,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("quantize", help="write tinyconv's quantization as QDQ ONNX (for an onnxruntime cross-check)")
     model_args(q, calib_required=True)
     q.add_argument("-o", "--output", required=True)
+    q.add_argument("--crosscheck", action="store_true", help="run onnxruntime on the exported layers and bound the difference (≤ 1 LSB)")
+    q.add_argument("--inputs", help="inputs for --crosscheck (default: the calibration set)")
+    q.add_argument("--json", help="write the cross-check as JSON")
     q.set_defaults(func=cmd_quantize)
 
     m = sub.add_parser("demo", help="compile the bundled example and check it on an emulated board")

@@ -37,10 +37,11 @@ def converter(*op_types):
     return deco
 
 
-def load_onnx(path: Path) -> Graph:
+def load_onnx(source) -> Graph:
+    """`source`: an .onnx path or an onnx.ModelProto."""
     from tinyconv.passes import run_passes
 
-    m = read(Path(path), supported=frozenset(CONVERTERS) | {"Constant", "Shape"})
+    m = read(source if isinstance(source, onnx.ModelProto) else Path(source), supported=frozenset(CONVERTERS) | {"Constant", "Shape"})
     g = Importer(m).run()
     run_passes(g)
     check_shapes(g)

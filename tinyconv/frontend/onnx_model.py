@@ -43,13 +43,22 @@ def where(node: onnx.NodeProto) -> str:
     return f"{node.op_type} '{node.name or (node.output[0] if node.output else '?')}'"
 
 
-def read(path: Path, supported: set[str] | frozenset[str] = frozenset()) -> OnnxModel:
-    path = Path(path)
+def read(source, supported: set[str] | frozenset[str] = frozenset()) -> OnnxModel:
+    """`source`: a path, or an onnx.ModelProto already in memory (tests, notebooks)."""
+    if isinstance(source, onnx.ModelProto):
+        path, model = Path(f"{source.graph.name or 'model'}.onnx"), onnx.ModelProto()
+        model.CopyFrom(source)
+        return _read_model(path, model, supported)
+    path = Path(source)
     try:
         model = onnx.load(str(path))
     except Exception as e:  # protobuf raises DecodeError, or RuntimeWarning-ish errors on truncation
         raise ModelError(f"'{path.name}' is not a readable ONNX file ({type(e).__name__}: {str(e)[:120]})",
                          hint="the file may be truncated or not ONNX") from None  # fmt: skip
+    return _read_model(path, model, supported)
+
+
+def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
     if not model.graph.node:
         raise ModelError(f"'{path.name}' has no nodes (is it an ONNX model?)")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
