@@ -69,10 +69,17 @@ def params_for_range(lo: float, hi: float) -> QuantParams:
     return QuantParams.per_tensor(float(scale), zp)
 
 
-def quantize_weights_per_channel(w: np.ndarray, axis: int = 0) -> tuple[np.ndarray, QuantParams]:
+BIAS_LIMIT = 2.0**30  # |int32 bias| stays below this, leaving the other half of int32 for the sums
+
+
+def quantize_weights_per_channel(w: np.ndarray, axis: int = 0, min_scale: np.ndarray | None = None) -> tuple[np.ndarray, QuantParams]:
+    """Symmetric int8 per channel; `min_scale` raises a channel's scale where its bias needs it."""
     moved = np.moveaxis(np.asarray(w, np.float64), axis, 0)
     amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
-    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    scale = np.where(amax > 0, amax / 127.0, 1.0)
+    if min_scale is not None:
+        scale = np.maximum(scale, min_scale)
+    scale = scale.astype(np.float32)
     shape = (-1,) + (1,) * (moved.ndim - 1)
     q = np.clip(np.round(moved / scale.astype(np.float64).reshape(shape)), -127, 127).astype(np.int8)
     return np.moveaxis(q, 0, axis), QuantParams(scale, np.zeros_like(scale, np.int32), axis)
@@ -181,7 +188,14 @@ def _quantize_const_inputs(g: Graph, node, op) -> None:
             node.inputs[k] = new
             continue
         if k in op.weight_inputs:
-            q, qp = quantize_weights_per_channel(t.data, op.weight_inputs[k])
+            # A channel whose weights are tiny but whose bias is not (a BN-folded, nearly dead
+            # channel) would need an int32 bias beyond 2^30: widen that channel's weight scale.
+            min_scale = None
+            if op.bias_input is not None and len(node.inputs) > op.bias_input and x_scale:
+                b = g.tensors[node.inputs[op.bias_input]]
+                if b.is_const and b.dtype == "float32":
+                    min_scale = np.abs(b.data.astype(np.float64).reshape(-1)) / (np.float64(np.float32(x_scale)) * BIAS_LIMIT)
+            q, qp = quantize_weights_per_channel(t.data, op.weight_inputs[k], min_scale)
         elif k == op.bias_input:
             w = g.tensors[node.inputs[min(op.weight_inputs)]]
             q, qp = quantize_bias(t.data, x_scale, w.quant.scale)
