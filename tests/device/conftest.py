@@ -1,0 +1,84 @@
+"""Fixtures for the device tests: every_op_graph compiled once per target (session scope)."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
+
+from ir_graphs import every_op_graph  # noqa: E402
+
+from tinyconv.fixedpoint import quantize  # noqa: E402
+from tinyconv.pipeline import compile_model  # noqa: E402
+
+QEMU_DEVICES = {"qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64"}
+TOOLS = {"qemu-m4": ["arm-none-eabi-gcc", "qemu-system-arm"], "qemu-m7": ["arm-none-eabi-gcc", "qemu-system-arm"],
+         "qemu-m55": ["arm-none-eabi-gcc", "qemu-system-arm"], "qemu-aarch64": ["aarch64-linux-gnu-gcc", "qemu-aarch64"]}  # fmt: skip
+
+
+def need(device: str) -> None:
+    missing = [t for t in TOOLS.get(device, []) if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"{device} needs {', '.join(missing)}")
+
+
+class Libs:
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache: dict[str, object] = {}
+        self.calib = np.random.default_rng(1).normal(size=(12, 9, 8, 4)).astype(np.float32)
+
+    def get(self, target: str):
+        if target not in self.cache:
+            c = compile_model(every_op_graph(), calib=self.calib, target=target, outdir=self.root / target)
+            self.cache[target] = c
+        return self.cache[target]
+
+    def xq(self, target: str) -> np.ndarray:
+        c = self.get(target)
+        s, z = c.graph.tensors["x"].quant.scalar()
+        return quantize(self.calib, s, z)
+
+
+@pytest.fixture(scope="session")
+def libs(tmp_path_factory) -> Libs:
+    return Libs(tmp_path_factory.mktemp("devlibs"))
+
+
+def copy_lib(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".build"))
+    return dst
+
+
+def big_input_graph(seed: int = 0):
+    """A VWW-sized input (96x96x3 = 27 KiB) with a large first layer (18 KiB)."""
+    from tinyconv.ir import Graph, Node, Tensor
+    from tinyconv.ops import check_shapes
+
+    rng = np.random.default_rng(seed)
+    g = Graph(name="big_input")
+    g.add_tensor(Tensor("x", (1, 96, 96, 3)))
+    g.inputs = ["x"]
+
+    def node(name, op, inputs, out_shape, **attrs):
+        g.add_tensor(Tensor(f"{name}_out", out_shape))
+        g.nodes.append(Node(name, op, inputs, [f"{name}_out"], attrs))
+        return f"{name}_out"
+
+    def const(name, arr):
+        return g.add_const(name, np.asarray(arr, np.float32)).name
+
+    c = node("conv", "conv2d", ["x", const("w1", rng.normal(size=(8, 3, 3, 3))), const("b1", rng.normal(size=8))], (1, 48, 48, 8),
+             strides=(2, 2), dilations=(1, 1), pads=(0, 0, 1, 1), groups=1, act=(0.0, 6.0))  # fmt: skip
+    m = node("mean", "mean", [c], (1, 1, 1, 8), axes=(1, 2), keepdims=True)
+    f = node("flat", "reshape", [m], (1, 8), shape=(1, 8))
+    node("fc", "fully_connected", [f, const("wf", rng.normal(size=(10, 8)) / 3), const("bf", rng.normal(size=10))], (1, 10), act=None)
+    g.outputs = ["fc_out"]
+    g.validate()
+    check_shapes(g)
+    return g
