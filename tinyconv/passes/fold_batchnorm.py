@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinyconv.ir import Graph, Node, Tensor
-from tinyconv.passes.rewire import absorb, sole_consumer
+from tinyconv.passes.rewire import absorb, producer_through_reshape, sole_consumer
 
 FOLDABLE = {"conv2d", "fully_connected", "conv_transpose2d"}
 
@@ -20,11 +20,11 @@ def run(g: Graph) -> None:
         x = bn.inputs[0]
         mult = g.tensors[bn.inputs[1]].data.astype(np.float64).reshape(-1)
         add = g.tensors[bn.inputs[2]].data.astype(np.float64).reshape(-1)
-        p = g.producer(x)
+        reshape, p = producer_through_reshape(g, x)
         last_axis = bn.attrs["channel_axis"] == len(g.tensors[x].shape) - 1
         if p is not None and p.op in FOLDABLE and last_axis and p.attrs.get("act") is None and sole_consumer(g, x) is bn:
             _fold(g, p, mult, add)
-            absorb(g, p, bn)
+            absorb(g, reshape or p, bn)
         else:
             _lower(g, bn)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from tinyconv.ir import Graph
-from tinyconv.passes.rewire import absorb, sole_consumer
+from tinyconv.passes.rewire import absorb, producer_through_reshape, sole_consumer
 
 FUSIBLE = {"conv2d", "fully_connected", "conv_transpose2d", "add", "mul", "max_pool2d"}
 
@@ -28,11 +28,11 @@ def clamp_of(node) -> tuple[float | None, float | None] | None:
 
 def run(g: Graph) -> None:
     for act_node in [n for n in g.nodes if clamp_of(n) is not None]:
-        p = g.producer(act_node.inputs[0])
-        if p is None or p.op not in FUSIBLE or sole_consumer(g, p.outputs[0]) is not act_node:
+        reshape, p = producer_through_reshape(g, act_node.inputs[0])
+        if p is None or p.op not in FUSIBLE or sole_consumer(g, act_node.inputs[0]) is not act_node:
             continue
         p.attrs["act"] = intersect(p.attrs.get("act"), clamp_of(act_node))
-        absorb(g, p, act_node)
+        absorb(g, reshape or p, act_node)
 
 
 def intersect(a, b):

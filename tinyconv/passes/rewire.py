@@ -33,3 +33,17 @@ def bypass(g: Graph, node: Node) -> bool:
     g.tensors.pop(out, None)
     g.given_quant.pop(out, None)
     return True
+
+
+def producer_through_reshape(g: Graph, tensor: str) -> tuple[Node | None, Node | None]:
+    """(reshape, producer) when `tensor` is a last-axis-preserving reshape of a single-use op output
+    (how 1-D convolutions are lowered), else (None, direct producer). Per-channel rewrites such as BN
+    folding and activation fusion may then look through the reshape."""
+    p = g.producer(tensor)
+    if p is None or p.op != "reshape":
+        return None, p
+    src = p.inputs[0]
+    q = g.producer(src)
+    if q is None or sole_consumer(g, src) is not p or g.tensors[src].shape[-1] != g.tensors[tensor].shape[-1]:
+        return None, p
+    return p, q
