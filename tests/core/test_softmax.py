@@ -159,6 +159,36 @@ def test_reference_run_uses_the_op():
     np.testing.assert_array_equal(y, run_tflm(x, 0.2, 4, 1.0))
 
 
+MLPERF = [("ic", "pretrainedResnet_quant"), ("kws", "kws_ref_model"), ("vww", "vww_96_int8")]
+
+
+@pytest.mark.parametrize("task,stem", MLPERF)
+def test_mlperf_final_softmax(mlperf_dir, task, stem):
+    """The models' own SOFTMAX: its input (kept by TFLM's kPreserveAllTensors) through int8_ref
+    gives the stored TFLM output and the interpreter's output."""
+    data = (mlperf_dir / task / f"{stem}.tflite").read_bytes()
+    model = schema.ModelT.InitFromPackedBuf(data, 0)
+    sub = model.subgraphs[0]
+
+    def code(o):
+        c = model.operatorCodes[o.opcodeIndex]
+        return max(c.builtinCode, c.deprecatedBuiltinCode)
+
+    (op,) = [o for o in sub.operators if code(o) == schema.BuiltinOperator.SOFTMAX]
+    t = sub.tensors[op.inputs[0]]
+    scale, zp = float(t.quantization.scale[0]), int(t.quantization.zeroPoint[0])
+    for inp in sorted((mlperf_dir / task).glob(f"{stem}.*_input0.npy")):
+        it = tflm_runtime.Interpreter.from_bytes(data, intrepreter_config=tflm_runtime.InterpreterConfig.kPreserveAllTensors)
+        it.set_input(np.load(inp), 0)
+        it.invoke()
+        logits = np.asarray(it.GetTensor(op.inputs[0], 0)["tensor_data"], np.int8)
+        g = softmax_graph(logits.shape, scale, zp, op.builtinOptions.beta)
+        got = ref_int8(g, logits)
+        np.testing.assert_array_equal(got, it.get_output(0).reshape(got.shape))
+        stored = np.load(str(inp).replace("_input0.npy", "_output0.tflm_host.npy"))
+        np.testing.assert_array_equal(got.reshape(-1), stored.reshape(-1))
+
+
 # -- prepare -------------------------------------------------------------------------------------------
 
 
@@ -249,7 +279,6 @@ def test_native_fc_softmax_bit_exact(tmp_path):
     c = compile_model(g, calib=calib, outdir=tmp_path / "lib")
     assert c.graph.tensors["probs"].quant.scalar() == (1 / 256, -128)
     assert "tc_softmax.c" in {p.name for p in c.library.outdir.glob("*.c")}
-    s, z = c.graph.tensors["x"].quant.scalar()
     rng = np.random.default_rng(2)
     xq = rng.integers(-128, 128, size=(400, 24)).astype(np.int8)
     expected = _native_check(c, xq)
@@ -287,10 +316,35 @@ def test_native_kernel_bit_exact(tmp_path, shape, in_scale, in_zp, beta):
 
 @needs_gcc
 def test_native_all_pairs(tmp_path):
-    """Every (a, b) int8 pair through the C kernel at a typical scale."""
-    g = softmax_graph((1, 2), 0.1371, -3)
+    """Every (a, b) int8 pair through the C kernel at a typical scale (256 inferences of 256 rows)."""
+    g = softmax_graph((256, 2), 0.1371, -3)
     c = compile_model(g, outdir=tmp_path / "lib")
-    _native_check(c, all_pairs())
+    _native_check(c, all_pairs().reshape(256, 512))
+
+
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion", "-Wno-sign-conversion"]
+
+
+@pytest.mark.parametrize(
+    "cc,flags",
+    [
+        ("gcc", []),
+        ("clang", ["-Weverything", "-Wno-declaration-after-statement", "-Wno-padded", "-Wno-unknown-warning-option", "-Wno-unsafe-buffer-usage"]),
+        ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"]),
+    ],
+)
+def test_generated_softmax_compiles_without_warnings(tmp_path, cc, flags):
+    import subprocess
+
+    if shutil.which(cc) is None:
+        pytest.skip(f"{cc} not installed")
+    c = compile_model(softmax_graph((2, 10), 0.1, 0), outdir=tmp_path / "lib")
+    for src in sorted(c.library.outdir.glob("*.c")):
+        r = subprocess.run([cc, *STRICT, *flags, "-c", str(src), "-o", "/dev/null", f"-I{c.library.outdir}"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    kernel = (c.library.outdir / "tc_softmax.c").read_text() + (c.library.outdir / "tc_softmax.h").read_text()
+    assert "float" not in kernel and "double" not in kernel and "malloc" not in kernel
+    assert "tc_softmax_s8(" in (c.library.outdir / "tc_model.c").read_text()
 
 
 # -- int8 vs float -------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tinyconv.ir import Graph
-from tinyconv.passes import collapse_transpose, fold_batchnorm, fuse_activation, fuse_bias, remove_noops
+from tinyconv.passes import absorb_flatten_transpose, collapse_transpose, fold_batchnorm, fuse_activation, fuse_bias, remove_noops
 
 
 def run_passes(g: Graph) -> None:

@@ -1,0 +1,113 @@
+#include "tc_softmax.h"
+#include "tc_fixedpoint.h"
+
+/* gemmlowp fixed-point helpers. Raw int32 values; "Qm" means m integer bits, 31 - m fraction bits. */
+
+/* Saturating x * 2^n (gemmlowp SaturatingRoundingMultiplyByPOT, positive exponent). */
+static inline int32_t tc_sm_sat_shl(int32_t x, int n)
+{
+    const int64_t v = (int64_t)x * ((int64_t)1 << n);
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+/* exp(a), a Q0 in [-1/4, 0): Taylor expansion around -1/8. */
+static inline int32_t tc_sm_exp_quarter(int32_t a)
+{
+    const int32_t exp_minus_one_eighth = 1895147668; /* exp(-1/8), Q0 */
+    const int32_t one_third = 715827883;             /* 1/3, Q0 */
+    const int32_t x = a + (1 << 28);                 /* a + 1/8 */
+    const int32_t x2 = tc_sat_rounding_doubling_high_mul(x, x);
+    const int32_t x3 = tc_sat_rounding_doubling_high_mul(x2, x);
+    const int32_t x4 = tc_sat_rounding_doubling_high_mul(x2, x2);
+    const int32_t x4_over_4 = tc_rounding_divide_by_pot(x4, 2);
+    const int32_t poly = tc_rounding_divide_by_pot(
+        tc_sat_rounding_doubling_high_mul(x4_over_4 + x3, one_third) + x2, 1);
+    return exp_minus_one_eighth + tc_sat_rounding_doubling_high_mul(exp_minus_one_eighth, x + poly);
+}
+
+/* exp(a) as Q0 for a Q5 value a <= 0. */
+static inline int32_t tc_sm_exp_on_negative_values(int32_t a)
+{
+    static const int32_t barrel[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
+    const int32_t one_quarter = (int32_t)1 << 24; /* 1/4 in Q5 */
+    const int32_t a_mod_quarter_minus_one_quarter = (a & (one_quarter - 1)) - one_quarter;
+    int32_t result = tc_sm_exp_quarter(tc_sm_sat_shl(a_mod_quarter_minus_one_quarter, 5));
+    const int32_t remainder = a_mod_quarter_minus_one_quarter - a;
+    for (int k = 0; k < 7; ++k) {
+        /* bit of 2^(k - 2) in Q5: multiply by exp(-2^(k - 2)) */
+        if (remainder & ((int32_t)1 << (24 + k))) {
+            result = tc_sat_rounding_doubling_high_mul(result, barrel[k]);
+        }
+    }
+    return a == 0 ? INT32_MAX : result;
+}
+
+/* 1 / (1 + a) for a Q0 value a in [0, 1), as Q0: Newton-Raphson with 48/17 - 32/17 d. */
+static inline int32_t tc_sm_one_over_one_plus_x(int32_t a)
+{
+    const int64_t s = (int64_t)a + INT32_MAX;
+    const int32_t half_denominator = (int32_t)((s + (s >= 0 ? 1 : -1)) / 2);
+    int32_t x = 1515870810 + tc_sat_rounding_doubling_high_mul(half_denominator, -1010580540); /* Q2 */
+    for (int i = 0; i < 3; ++i) {
+        const int32_t half_denominator_times_x = tc_sat_rounding_doubling_high_mul(half_denominator, x);
+        const int32_t one_minus = ((int32_t)1 << 29) - half_denominator_times_x;
+        x = x + tc_sm_sat_shl(tc_sat_rounding_doubling_high_mul(x, one_minus), 2);
+    }
+    return tc_sm_sat_shl(x, 1);
+}
+
+static inline int tc_sm_clz32(uint32_t v)
+{
+    int n = 0;
+    if (v == 0) return 32;
+    while (!(v & 0x80000000u)) {
+        v <<= 1;
+        ++n;
+    }
+    return n;
+}
+
+/* x rescaled to Q5: MBQM with a left shift (x >= diff_min keeps it inside int32). */
+static inline int32_t tc_sm_scaled_diff(int32_t diff, int32_t multiplier, int32_t left_shift)
+{
+    return tc_mbqm(diff, multiplier, left_shift);
+}
+
+void tc_softmax_s8(const int8_t *in, int32_t rows, int32_t depth, int32_t input_multiplier,
+                   int32_t input_left_shift, int32_t diff_min, int8_t *out)
+{
+    for (int32_t r = 0; r < rows; ++r) {
+        const int8_t *x = in + (int64_t)r * depth;
+        int8_t *y = out + (int64_t)r * depth;
+        int32_t max_in_row = -128;
+        for (int32_t c = 0; c < depth; ++c) {
+            if (x[c] > max_in_row) max_in_row = x[c];
+        }
+        int32_t sum_of_exps = 0; /* Q12 */
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t diff = (int32_t)x[c] - max_in_row;
+            if (diff >= diff_min) {
+                const int32_t e = tc_sm_exp_on_negative_values(tc_sm_scaled_diff(diff, input_multiplier, input_left_shift));
+                sum_of_exps += tc_rounding_divide_by_pot(e, 12);
+            }
+        }
+        /* Reciprocal of the sum (sum >= 2^19 > 0: the row maximum contributes exp(0)). */
+        const int headroom_plus_one = tc_sm_clz32((uint32_t)sum_of_exps);
+        const int num_bits_over_unit = 12 - headroom_plus_one;
+        const int32_t shifted_sum_minus_one =
+            (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31));
+        const int32_t shifted_scale = tc_sm_one_over_one_plus_x(shifted_sum_minus_one);
+        const int out_shift = num_bits_over_unit + 31 - 8;
+        for (int32_t c = 0; c < depth; ++c) {
+            const int32_t diff = (int32_t)x[c] - max_in_row;
+            int32_t v = -128;
+            if (diff >= diff_min && out_shift <= 31) {
+                const int32_t e = tc_sm_exp_on_negative_values(tc_sm_scaled_diff(diff, input_multiplier, input_left_shift));
+                const int32_t unsat = tc_rounding_divide_by_pot(tc_sat_rounding_doubling_high_mul(shifted_scale, e), out_shift);
+                v = tc_clamp(unsat - 128, -128, 127);
+            }
+            /* out_shift > 31 (sum of exps >= 512): every output rounds to 0, i.e. -128. */
+            y[c] = (int8_t)v;
+        }
+    }
+}
