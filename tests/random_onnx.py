@@ -79,8 +79,93 @@ def pool_block(draw, b: Builder, x: str, shape):
     s = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     pads = [draw(st.integers(0, kk - 1)) for kk in k] * 2
     op = draw(st.sampled_from(["MaxPool", "AveragePool"]))
-    y = b.node(op, [x], kernel_shape=list(k), strides=list(s), pads=pads)
-    return y, (c, _out(h, k[0], s[0], 1, pads[0], pads[2]), _out(w, k[1], s[1], 1, pads[1], pads[3]))
+    attrs = {}
+    if op == "AveragePool" and draw(st.booleans()):
+        attrs["count_include_pad"] = 1
+    oh, ow = _out(h, k[0], s[0], 1, pads[0], pads[2]), _out(w, k[1], s[1], 1, pads[1], pads[3])
+    if op == "MaxPool" and draw(st.booleans()):  # ceil_mode: one more window where the last one starts inside
+        attrs["ceil_mode"] = 1
+        oh = -(-(h + pads[0] + pads[2] - k[0]) // s[0]) + 1
+        ow = -(-(w + pads[1] + pads[3] - k[1]) // s[1]) + 1
+        oh -= (oh - 1) * s[0] >= h + pads[0]
+        ow -= (ow - 1) * s[1] >= w + pads[1]
+    y = b.node(op, [x], kernel_shape=list(k), strides=list(s), pads=pads, **attrs)
+    return y, (c, oh, ow)
+
+
+@st.composite
+def activation_block(draw, b: Builder, x: str, shape):
+    """A standalone activation (lookup table in int8)."""
+    op = draw(st.sampled_from(["Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "LeakyRelu", "PRelu"]))
+    if op == "PRelu":
+        return b.node("PRelu", [x, b.const("slope", b.rng.uniform(-0.5, 0.5, (shape[0], 1, 1)))]), shape
+    if op == "LeakyRelu":
+        return b.node(op, [x], alpha=float(draw(st.sampled_from([0.01, 0.1, 0.3])))), shape
+    return b.node(op, [x]), shape
+
+
+@st.composite
+def squeeze_excite_block(draw, b: Builder, x: str, shape):
+    """GAP → 1×1 conv → Relu → 1×1 conv → HardSigmoid → Mul with broadcasting (MobileNetV3)."""
+    c = shape[0]
+    mid = max(1, c // 2)
+    z = b.node("GlobalAveragePool", [x])
+    z = b.node("Relu", [b.node("Conv", [z, b.const("w", b.rng.normal(0, 0.5, (mid, c, 1, 1)))], kernel_shape=[1, 1])])
+    z = b.node("Conv", [z, b.const("w", b.rng.normal(0, 0.5, (c, mid, 1, 1))), b.const("b", b.rng.normal(0, 0.5, c))], kernel_shape=[1, 1])
+    return b.node("Mul", [x, b.node("HardSigmoid", [z], alpha=1 / 6, beta=0.5)]), shape
+
+
+@st.composite
+def reshape_block(draw, b: Builder, x: str, shape):
+    """Pad, Slice/Split on channels, Transpose there and back, Squeeze/Unsqueeze round trips."""
+    c, h, w = shape
+    kind = draw(st.sampled_from(["pad", "split", "slice", "transpose", "unsqueeze", "gmax"]))
+    if kind == "pad":
+        p = [0, 0, draw(st.integers(0, 2)), draw(st.integers(0, 2)), 0, 0, draw(st.integers(0, 2)), draw(st.integers(0, 2))]
+        pads = b.inits.append(numpy_helper.from_array(np.asarray(p, np.int64), b.name("pads"))) or b.inits[-1].name
+        return b.node("Pad", [x, pads], mode="constant"), (c, h + p[2] + p[6], w + p[3] + p[7])
+    if kind == "split" and c >= 2:
+        k = draw(st.integers(1, c - 1))
+        sizes = b.inits.append(numpy_helper.from_array(np.asarray([k, c - k], np.int64), b.name("split"))) or b.inits[-1].name
+        out_a, out_b = b.name("split_a"), b.name("split_b")
+        b.nodes.append(helper.make_node("Split", [x, sizes], [out_a, out_b], name=b.name("Split"), axis=1))
+        return b.node("Concat", [out_b, out_a], axis=1), shape
+    if kind == "slice" and c >= 2:
+        start = draw(st.integers(0, c - 2))
+        args = [numpy_helper.from_array(np.asarray(v, np.int64), b.name(nm)) for nm, v in (("st", [start]), ("en", [c]), ("ax", [1]))]
+        b.inits.extend(args)
+        return b.node("Slice", [x] + [a.name for a in args]), (c - start, h, w)
+    if kind == "transpose":
+        y = b.node("Transpose", [x], perm=[0, 2, 3, 1])
+        y = b.node("Relu", [y])
+        return b.node("Transpose", [y], perm=[0, 3, 1, 2]), shape
+    if kind == "unsqueeze":
+        ax = b.inits.append(numpy_helper.from_array(np.asarray([0], np.int64), b.name("axes"))) or b.inits[-1].name
+        y = b.node("Squeeze", [x, ax])
+        return b.node("Unsqueeze", [y, ax]), shape
+    if kind == "gmax":
+        y = b.node("GlobalMaxPool", [x])
+        return b.node("Add", [x, y]), shape
+    return x, shape
+
+
+@st.composite
+def upsample_block(draw, b: Builder, x: str, shape):
+    c, h, w = shape
+    if draw(st.booleans()):
+        scales = b.const("scales", np.array([1, 1, 2, 2], np.float32))
+        mode = draw(st.sampled_from(["asymmetric", "half_pixel", "align_corners"]))
+        return b.node("Resize", [x, "", scales], mode="nearest", coordinate_transformation_mode=mode, nearest_mode="floor"), (c, 2 * h, 2 * w)
+    cout, k, s = draw(st.integers(1, 6)), draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    p = draw(st.integers(0, k - 1))
+    op_ = draw(st.integers(0, s - 1))
+    wt = b.rng.normal(0, 1.0 / np.sqrt(k * k * c), (c, cout, k, k))
+    y = b.node("ConvTranspose", [x, b.const("w", wt), b.const("b", b.rng.normal(0, 0.2, cout))], kernel_shape=[k, k], strides=[s, s],
+               pads=[p, p, p, p], output_padding=[op_, op_])  # fmt: skip
+    size = lambda n: s * (n - 1) + op_ + k - 2 * p  # noqa: E731
+    if size(h) < 1 or size(w) < 1:
+        return x, shape
+    return y, (cout, size(h), size(w))
 
 
 @st.composite
@@ -110,7 +195,8 @@ def random_cnn(draw, max_blocks: int = 5):
     in_shape = (draw(st.integers(1, 6)), draw(st.integers(3, 12)), draw(st.integers(3, 12)))
     shape, cur = in_shape, "input"
     for _ in range(draw(st.integers(1, max_blocks))):
-        block = draw(st.sampled_from([conv_block, conv_block, pool_block, residual_block, concat_block]))
+        block = draw(st.sampled_from([conv_block, conv_block, pool_block, residual_block, concat_block, activation_block,
+                                      squeeze_excite_block, reshape_block, upsample_block]))  # fmt: skip
         cur, shape = draw(block(b, cur, shape))
     tail = draw(st.sampled_from(["none", "gap_fc", "flatten_fc", "gap_fc_softmax"]))
     if tail != "none":
@@ -132,7 +218,7 @@ def random_cnn(draw, max_blocks: int = 5):
         [helper.make_tensor_value_info(cur, TensorProto.FLOAT, None)],
         b.inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
     model.ir_version = 8
     # Declare the output's shape as ONNX infers it (the checker requires one).
     inferred = onnx.shape_inference.infer_shapes(model)
@@ -145,5 +231,39 @@ def random_cnn(draw, max_blocks: int = 5):
         probe.graph.output[0].name = "__probe"
         out_vi = next(v for v in onnx.shape_inference.infer_shapes(probe).graph.value_info if v.name == cur)
     model.graph.output[0].CopyFrom(out_vi)
+    onnx.checker.check_model(model)
+    return model, in_shape
+
+
+@st.composite
+def random_cnn1d(draw, max_blocks: int = 4):
+    """A 1-D temporal CNN on [C, L]: dilated (optionally causal) Conv1d, pooling, GAP + Gemm."""
+    seed = draw(st.integers(0, 2**31 - 1))
+    b = Builder(np.random.default_rng(seed))
+    c, length = draw(st.integers(1, 6)), draw(st.integers(8, 40))
+    in_shape, cur = (c, length), "input"
+    for _ in range(draw(st.integers(1, max_blocks))):
+        k, d, s = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 2))
+        causal = draw(st.booleans())
+        pads = [(k - 1) * d, 0] if causal else [draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1))]
+        out_len = _out(length, k, s, d, pads[0], pads[1])
+        if out_len < 1:
+            continue
+        cout = draw(st.integers(1, 8))
+        wt = b.rng.normal(0, 1.0 / np.sqrt(k * c), (cout, c, k))
+        cur = b.node("Conv", [cur, b.const("w", wt), b.const("b", b.rng.normal(0, 0.2, cout))], kernel_shape=[k], strides=[s], dilations=[d], pads=pads)
+        if draw(st.booleans()):
+            cur = b.node("Relu", [cur])
+        c, length = cout, out_len
+        if draw(st.booleans()) and length >= 2:
+            cur = b.node(draw(st.sampled_from(["MaxPool", "AveragePool"])), [cur], kernel_shape=[2], strides=[2])
+            length = _out(length, 2, 2, 1, 0, 0)
+    cur = b.node("Flatten", [b.node("GlobalAveragePool", [cur])])
+    n_out = draw(st.integers(2, 6))
+    cur = b.node("Gemm", [cur, b.const("fc", b.rng.normal(0, 1 / np.sqrt(c), (n_out, c))), b.const("fcb", b.rng.normal(0, 0.1, n_out))], transB=1)
+    graph = helper.make_graph(b.nodes, "random_cnn1d", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, *in_shape])],
+                              [helper.make_tensor_value_info(cur, TensorProto.FLOAT, [1, n_out])], b.inits)  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
     onnx.checker.check_model(model)
     return model, in_shape

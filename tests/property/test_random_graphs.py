@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from random_onnx import random_cnn
+from random_onnx import random_cnn, random_cnn1d
 from tinyconv import native, reference
 from tinyconv.check import prepare_inputs
 from tinyconv.frontend.onnx import load_onnx
@@ -21,10 +21,23 @@ from tinyconv.pipeline import compile_model
 EXAMPLES = int(os.environ.get("TINYCONV_PROPERTY_EXAMPLES", "40"))
 
 
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                                                HealthCheck.function_scoped_fixture])
+
+
+@SETTINGS
 @given(random_cnn())
 def test_random_graph_bit_exact_under_sanitizers(tmp_path_factory, case):
-    model, in_shape = case
+    check_random_model(tmp_path_factory, *case)
+
+
+@settings(SETTINGS, max_examples=max(10, EXAMPLES // 4))
+@given(random_cnn1d())
+def test_random_1d_graph_bit_exact_under_sanitizers(tmp_path_factory, case):
+    check_random_model(tmp_path_factory, *case)
+
+
+def check_random_model(tmp_path_factory, model, in_shape):
     rng = np.random.default_rng(len(model.graph.node))
     calib = rng.normal(0, 1, size=(8, *in_shape)).astype(np.float32)
     g = load_onnx(model)

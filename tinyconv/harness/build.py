@@ -1,0 +1,174 @@
+"""Cross-compile the runner firmware together with a generated library, cached by a hash of
+every source, the device file and the flags; and read sizes back from the ELF."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinyconv.errors import BuildError, FitError
+from tinyconv.harness.devices import FIRMWARE_DIR, Device
+
+PORT_SOURCES = {
+    "cortexm": ["cortexm/startup.c", "cortexm/port_cortexm.c"],
+    "stm32l4": ["cortexm/startup.c", "stm32l4/port_stm32l4.c"],
+    "linux": ["linux/port_linux.c"],
+}
+PORT_LDDIR = {"cortexm": "cortexm", "stm32l4": "stm32l4"}
+WARN = ["-std=gnu99", "-Wall", "-Wextra", "-Werror=implicit-function-declaration"]
+
+
+@dataclass
+class Firmware:
+    elf: Path
+    build_id: int
+    device: Device
+    manifest: dict
+    libdir: Path
+
+
+def read_manifest(libdir: Path) -> dict:
+    p = Path(libdir) / "manifest.json"
+    try:
+        return json.loads(p.read_text())
+    except OSError:
+        raise BuildError(f"{libdir} is not a tinyconv library (no manifest.json)") from None
+    except json.JSONDecodeError as e:
+        raise BuildError(f"{p} is not valid JSON: {e}") from None
+
+
+def check_target(man: dict, dev: Device) -> None:
+    lib_t = man.get("target", "host")
+    if lib_t != dev.target and lib_t != "host":
+        raise BuildError(f"the library was compiled for target '{lib_t}' but {dev.name} needs '{dev.target}'",
+                         hint=f"compile with --target {dev.target}")  # fmt: skip
+
+
+def _hash_tree(h, root: Path, pattern: str) -> None:
+    for p in sorted(root.rglob(pattern)):
+        if p.is_file() and ".build" not in p.parts:
+            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
+
+
+def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] = (), check_fit: bool = True) -> Firmware:
+    libdir = Path(libdir).resolve()
+    man = read_manifest(libdir)
+    check_target(man, dev)
+    b = dev.build
+    cc = b.get("cc", "gcc")
+    if shutil.which(cc) is None:
+        raise BuildError(f"compiler '{cc}' for {dev.name} is not installed", hint="run scripts/setup")
+    port = b.get("port", "linux")
+    if port not in PORT_SOURCES:
+        raise BuildError(f"device {dev.name}: unknown firmware port '{port}'")
+    prefix = man.get("prefix", "tc_model")
+    defines = dict(b.get("defines", {}))
+    stack = int(b.get("stack_bytes", 16384))
+
+    h = hashlib.sha256()
+    _hash_tree(h, libdir, "*.[ch]")
+    _hash_tree(h, FIRMWARE_DIR, "*")
+    h.update(dev.path.read_bytes() if dev.path else repr(dev).encode())
+    h.update(repr((cc, extra_cflags)).encode())
+    key = h.hexdigest()
+    build_id = int(key[:8], 16)
+    out_dir = libdir / ".build" / f"fw-{dev.name}-{key[:12]}"
+    elf = out_dir / "firmware.elf"
+    fw = Firmware(elf, build_id, dev, man, libdir)
+    if not elf.exists():
+        srcs = [FIRMWARE_DIR / "runner.c", *(FIRMWARE_DIR / s for s in PORT_SOURCES[port]), *sorted(libdir.glob("*.c"))]
+        cmd = [cc, *b.get("cflags", ["-O2"]), *WARN, "-ffunction-sections", "-fdata-sections", "-g",
+               f"-D{prefix.upper()}_LAYER_HOOKS", f'-DTCR_MODEL_H="{prefix}.h"', f"-DTCR_PREFIX={prefix}",
+               f"-DTCR_PREFIX_UC={prefix.upper()}", f"-DTCR_BUILD_ID=0x{build_id:08x}u",
+               *(f"-D{k}={v}" for k, v in defines.items()), *extra_cflags,
+               f"-I{libdir}", f"-I{FIRMWARE_DIR}", *map(str, srcs)]  # fmt: skip
+        if port in PORT_LDDIR:
+            ld = FIRMWARE_DIR / PORT_LDDIR[port]
+            cmd += ["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections", f"-L{ld}", f"-L{FIRMWARE_DIR / 'cortexm'}",
+                    "-T", str(ld / b["linker_script"]), f"-Wl,--defsym=__tcr_stack_size={stack}"]  # fmt: skip
+        else:
+            cmd += ["-Wl,--gc-sections", *b.get("ldflags", [])]
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix="fw-", dir=out_dir.parent))
+        r = subprocess.run([*cmd, "-o", str(tmp / "firmware.elf")], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise BuildError(f"{cc} failed building the {dev.name} firmware for {libdir}:\n{r.stderr.strip()[:4000]}")
+        (tmp / "build.txt").write_text(" ".join(map(str, cmd)) + "\n")
+        try:
+            os.replace(tmp, out_dir)
+        except OSError:  # built concurrently by someone else: theirs is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+    if check_fit:
+        check_fits(fw)
+    return fw
+
+
+# ---- sizes from the ELF ----
+
+def elf_sizes(elf: Path, prefix: str = "tc_model") -> dict:
+    from elftools.elf.constants import SH_FLAGS
+    from elftools.elf.elffile import ELFFile
+
+    ram_data = ram_bss = stack = flash = text = 0
+    weights = 0
+    with open(elf, "rb") as f:
+        e = ELFFile(f)
+        for s in e.iter_sections():
+            fl = s["sh_flags"]
+            if not fl & SH_FLAGS.SHF_ALLOC or s["sh_size"] == 0:
+                continue
+            size = s["sh_size"]
+            if s.name == ".stack":
+                stack += size
+            elif fl & SH_FLAGS.SHF_WRITE:
+                if s["sh_type"] == "SHT_NOBITS":
+                    ram_bss += size
+                else:
+                    ram_data += size
+                    flash += size  # initial values are stored in flash
+            else:
+                flash += size
+                if fl & SH_FLAGS.SHF_EXECINSTR:
+                    text += size
+        symtab = e.get_section_by_name(".symtab")
+        pat = re.compile(rf"^{re.escape(prefix)}_(w|b|p)_")
+        if symtab is not None:
+            seen = set()
+            for sym in symtab.iter_symbols():
+                if sym["st_info"]["type"] == "STT_OBJECT" and pat.match(sym.name) and sym.name not in seen:
+                    seen.add(sym.name)
+                    weights += sym["st_size"]
+    return {"flash_bytes": flash, "flash_code_bytes": text, "flash_weights_bytes": weights,
+            "flash_other_bytes": flash - text - weights, "ram_static_bytes": ram_data + ram_bss, "stack_reserved_bytes": stack}  # fmt: skip
+
+
+def check_fits(fw: Firmware) -> dict:
+    """Refuse a model that does not fit the real part's memory, before anything is flashed."""
+    dev = fw.device
+    sizes = elf_sizes(fw.elf, fw.manifest.get("prefix", "tc_model"))
+    if dev.kind not in ("qemu-system", "serial"):
+        return sizes  # Linux targets: memory is not the constraint
+    arena = int(fw.manifest.get("arena_bytes", 0))
+    stack = sizes["stack_reserved_bytes"] or int(dev.build.get("stack_bytes", 0))
+    part = dev.memory.get("part", dev.name)
+    ram_need = sizes["ram_static_bytes"] + stack
+    if dev.ram_bytes is not None and ram_need > dev.ram_bytes:
+        raise FitError(
+            f"the model does not fit {dev.name} ({part}) RAM: needs {ram_need:,} B (arena {arena:,} + other static "
+            f"{sizes['ram_static_bytes'] - arena:,} + stack {stack:,}) but the part has {dev.ram_bytes:,} B"
+        )
+    if dev.flash_bytes is not None and sizes["flash_bytes"] > dev.flash_bytes:
+        raise FitError(
+            f"the model does not fit {dev.name} ({part}) flash: needs {sizes['flash_bytes']:,} B (weights "
+            f"{sizes['flash_weights_bytes']:,} + code {sizes['flash_code_bytes']:,} + other {sizes['flash_other_bytes']:,}) "
+            f"but the part has {dev.flash_bytes:,} B"
+        )
+    return sizes

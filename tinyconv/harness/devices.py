@@ -1,0 +1,108 @@
+"""Device descriptions: one TOML file per device in devices/ at the top of the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from tinyconv.errors import DeviceError
+
+REPO = Path(__file__).resolve().parent.parent.parent
+DEVICES_DIR = Path(os.environ.get("TINYCONV_DEVICES", REPO / "devices"))
+FIRMWARE_DIR = REPO / "firmware"
+KINDS = ("qemu-system", "qemu-user", "native", "serial", "adb")
+
+
+@dataclass
+class Device:
+    name: str
+    cpu: str
+    target: str
+    description: str
+    kind: str
+    default: bool = False
+    build: dict = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)
+    flash: dict = field(default_factory=dict)
+    connect: dict = field(default_factory=dict)
+    path: Path | None = None
+    can_run: bool = False
+    why_not: str = ""
+
+    @property
+    def ram_bytes(self) -> int | None:
+        return self.memory.get("ram_bytes")
+
+    @property
+    def flash_bytes(self) -> int | None:
+        return self.memory.get("flash_bytes")
+
+    @property
+    def emulated(self) -> bool:
+        return self.kind in ("qemu-system", "qemu-user")
+
+
+def _availability(d: Device) -> tuple[bool, str]:
+    cc = d.build.get("cc")
+    if cc and shutil.which(cc) is None:
+        return False, f"compiler {cc} not installed"
+    if d.kind in ("qemu-system", "qemu-user"):
+        q = d.run.get("qemu")
+        if not q or shutil.which(q) is None:
+            return False, f"{q or 'qemu'} not installed"
+        return True, ""
+    if d.kind == "native":
+        return True, ""
+    if d.kind == "serial":
+        method = d.flash.get("method", "")
+        if method and shutil.which(method) is None:
+            return False, f"flasher '{method}' not installed"
+        url = d.connect.get("url", "")
+        if url.startswith("/dev/") and not Path(url).exists():
+            return False, f"no board at {url}"
+        return True, ""
+    if d.kind == "adb":
+        if shutil.which("adb") is None:
+            return False, "adb not installed"
+        return True, ""
+    return False, f"unknown kind '{d.kind}'"
+
+
+def _parse(path: Path) -> Device:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise DeviceError(f"cannot read device file {path}: {e}") from None
+    missing = [k for k in ("name", "cpu", "target", "kind") if k not in data]
+    if missing:
+        raise DeviceError(f"device file {path} lacks {', '.join(missing)}")
+    if data["kind"] not in KINDS:
+        raise DeviceError(f"device file {path}: kind '{data['kind']}' is not one of {', '.join(KINDS)}")
+    d = Device(
+        name=data["name"], cpu=data["cpu"], target=data["target"], description=data.get("description", ""), kind=data["kind"],
+        default=bool(data.get("default", False)), build=data.get("build", {}), memory=data.get("memory", {}), run=data.get("run", {}),
+        flash=data.get("flash", {}), connect=data.get("connect", {}), path=path,
+    )  # fmt: skip
+    d.can_run, d.why_not = _availability(d)
+    return d
+
+
+def list_devices() -> list[Device]:
+    devs = [_parse(p) for p in sorted(DEVICES_DIR.glob("*.toml"))]
+    return sorted(devs, key=lambda d: (not d.default, not d.emulated, d.name))
+
+
+def load_device(name: str) -> Device:
+    p = DEVICES_DIR / f"{name}.toml"
+    if not p.is_file():
+        known = ", ".join(d.name for d in list_devices())
+        raise DeviceError(f"unknown device '{name}'", hint=f"known devices: {known}")
+    return _parse(p)
