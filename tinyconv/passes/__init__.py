@@ -12,4 +12,6 @@ def run_passes(g: Graph) -> None:
     fuse_activation.run(g)  # Relu / Clip into the producer's clamp
     collapse_transpose.run(g)  # rank-5 channel shuffles → 4-D transposes
     remove_noops.run(g)  # identity reshapes and transposes the layout tracking left behind
+    absorb_flatten_transpose.run(g)  # Flatten(NCHW) + Gemm: permute the weights, drop the transpose
+    remove_noops.run(g)
     g.prune()
