@@ -10,8 +10,9 @@ from tinyconv.check import run_check
 
 TASKS = ("kws", "vww", "ic", "ad")
 ROUTES = ("float", "qdq", "keras_float", "keras_qdq")
-# int8 vs float SQNR floor per task (dB): a quantization regression shows up here, not a rounding one.
-MIN_SQNR = {"kws": 20.0, "vww": 30.0, "ic": 25.0, "ad": 25.0}
+# int8 vs float SQNR floor per task (dB), a few dB under what is measured with the shipped calibration
+# sets (uniform over the int8 input range, not real data): a quantization regression shows up here.
+MIN_SQNR = {"kws": 20.0, "vww": 40.0, "ic": 15.0, "ad": 25.0}  # measured: kws 26-48, vww 54, ic 19-24, ad 34-45
 
 
 def calibration(mlperf_dir, task: str, route: str) -> np.ndarray:
