@@ -25,7 +25,7 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "models" / "mlperf-tiny"
 EXAMPLE = REPO / "examples" / "digits"
-console = Console()
+console = Console(width=200)  # a wide table even when piped to a file
 
 
 @dataclass

@@ -114,9 +114,21 @@ def collect_ranges(graph: Graph, calib_ir: np.ndarray, progress=None) -> dict[st
     return stats
 
 
+def _given_after_moves(graph: Graph, name: str) -> QuantParams | None:
+    """A QDQ model may quantize its input only after a Reshape/Transpose: data movement keeps the
+    params, so the input takes those of the first QuantizeLinear down a chain of moves."""
+    seen = 0
+    while name not in graph.given_quant and seen < 8:
+        users = graph.consumers(name)
+        if len(users) != 1 or op_of(users[0]).output_policy != SAME_AS_INPUT or users[0].op not in ("reshape", "transpose"):
+            return None
+        name, seen = users[0].outputs[0], seen + 1
+    return graph.given_quant.get(name)
+
+
 def needs_calibration(graph: Graph) -> list[str]:
     """Tensors whose int8 params must come from calibration (none for a complete QDQ model)."""
-    missing = [n for n in graph.inputs if n not in graph.given_quant]
+    missing = [n for n in graph.inputs if n not in graph.given_quant and _given_after_moves(graph, n) is None]
     for node in graph.nodes:
         if op_of(node).output_policy == CALIBRATED:
             missing += [o for o in node.outputs if o not in graph.given_quant]
@@ -148,6 +160,9 @@ def quantize_graph(graph: Graph, calib_ir: np.ndarray | None, method: str = "min
     def calibrated(name: str) -> QuantParams:
         if name in g.given_quant:
             return copy.deepcopy(g.given_quant[name])
+        moved = _given_after_moves(g, name)
+        if moved is not None and name not in stats:
+            return copy.deepcopy(moved)
         return params_for_range(*stats[name].range(method))
 
     for name in g.inputs:

@@ -20,6 +20,8 @@ def run(g: Graph) -> None:
                 p = g.producer(src)
                 if p is not None and p.op == "reshape" and len(g.consumers(src)) == 1 and src not in g.outputs:
                     n.inputs[0] = p.inputs[0]  # reshape(reshape(x)) = reshape(x)
+                    if src in g.given_quant:  # a QDQ model's params on the dropped middle tensor
+                        g.given_quant.setdefault(n.outputs[0], g.given_quant[src])
                     changed = True
             if changed:
                 break

@@ -31,7 +31,8 @@ def bypass(g: Graph, node: Node) -> bool:
         n.inputs = [src if i == out else i for i in n.inputs]
     g.nodes.remove(node)
     g.tensors.pop(out, None)
-    g.given_quant.pop(out, None)
+    if out in g.given_quant:  # the same values: a QDQ model's params move to the source
+        g.given_quant.setdefault(src, g.given_quant.pop(out))
     return True
 
 
