@@ -3,11 +3,14 @@ committed ONNX still means what its training script says (onnxruntime agrees wit
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnxruntime as ort
 
-from conftest import EXAMPLE
 from tinyconv.check import run_check
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits"
 
 
 def test_example_is_bit_exact_and_accurate(tmp_path):
