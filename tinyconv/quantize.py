@@ -115,12 +115,13 @@ def collect_ranges(graph: Graph, calib_ir: np.ndarray, progress=None) -> dict[st
 
 
 def _given_after_moves(graph: Graph, name: str) -> QuantParams | None:
-    """A QDQ model may quantize its input only after a Reshape/Transpose: data movement keeps the
-    params, so the input takes those of the first QuantizeLinear down a chain of moves."""
+    """A pre-quantized model may quantize a tensor only after a Reshape, Transpose or MaxPool (or
+    compute a few ops in float, as onnxruntime's QOperator format does around BatchNorm): ops that
+    keep their input's params pass the first given params down the chain back up to it."""
     seen = 0
     while name not in graph.given_quant and seen < 8:
         users = graph.consumers(name)
-        if len(users) != 1 or op_of(users[0]).output_policy != SAME_AS_INPUT or users[0].op not in ("reshape", "transpose"):
+        if len(users) != 1 or op_of(users[0]).output_policy != SAME_AS_INPUT:
             return None
         name, seen = users[0].outputs[0], seen + 1
     return graph.given_quant.get(name)
@@ -131,7 +132,7 @@ def needs_calibration(graph: Graph) -> list[str]:
     missing = [n for n in graph.inputs if n not in graph.given_quant and _given_after_moves(graph, n) is None]
     for node in graph.nodes:
         if op_of(node).output_policy == CALIBRATED:
-            missing += [o for o in node.outputs if o not in graph.given_quant]
+            missing += [o for o in node.outputs if o not in graph.given_quant and _given_after_moves(graph, o) is None]
     return missing
 
 

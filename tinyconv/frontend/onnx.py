@@ -165,7 +165,7 @@ class Importer:
         if name in self.given_weights and scale == 1.0:
             q, qp = self.given_weights[name]
             t.qdata = np.ascontiguousarray(transform(q))
-            t.quant = QuantParams(qp.scale, qp.zero_point, 0 if qp.axis is not None else None)
+            t.quant = QuantParams(qp.scale, qp.zero_point, 0 if qp.axis is not None else None)  # OHWI / [O, K]: channel axis 0
         return t.name
 
     def emit(self, op: str, inputs: list[str], attrs: dict, *, name: str, n_out: int = 1, out_names=None) -> str | list[str]:
@@ -834,11 +834,164 @@ def dequantize_linear(imp: Importer, node):
     if prev is not None and prev.scalar() != qp.scalar():
         imp.fail(f"tensor '{t}' is quantized twice with different parameters")
     given[t] = qp
-    # The Q/DQ pair saturates to the int8 range: make the float graph do the same, so a QDQ model
-    # whose Relus the quantizer removed (zero point -128 clamps at 0) keeps its float meaning.
-    # For the int8 graph this clamp is the full int8 range: a no-op.
+    _saturate_producer(imp, t, qp)
+    imp.vals[node.output[0]] = (t, perm)
+
+
+def _saturate_producer(imp: Importer, t: str, qp: QuantParams) -> None:
+    """A Q/DQ pair saturates to the int8 range: make the float graph do the same, so a QDQ model
+    whose Relus the quantizer removed (zero point -128 clamps at 0) keeps its float meaning.
+    For the int8 graph this clamp is the full int8 range: a no-op."""
     p = imp.g.producer(t)
     if p is not None and p.op in ("conv2d", "fully_connected", "conv_transpose2d", "add", "mul") and p.attrs.get("act") is None:
         sc, zp = qp.scalar()
         p.attrs["act"] = (sc * (-128 - zp), sc * (127 - zp))
-    imp.vals[node.output[0]] = (t, perm)
+        p.attrs["act_from_qdq"] = True  # only fake-quant saturation: BN folding may drop it
+
+
+# -- QOperator (QLinearConv / QLinearMatMul) ----------------------------------------------------------
+
+
+def _qlinear_params(imp: Importer, scale: str, zp: str, axis: int | None = None) -> QuantParams:
+    s = imp.const(scale, "the scale").astype(np.float32)
+    z = imp.const(zp, "the zero point") if zp else np.zeros(s.shape, np.uint8)
+    shift = 128 if z.dtype == np.uint8 else 0
+    z = z.astype(np.int32) - shift
+    if s.size > 1:
+        return QuantParams(s.reshape(-1), np.broadcast_to(z.reshape(-1), (s.size,)).copy(), axis)
+    return QuantParams(s.reshape(()), z.reshape(()))
+
+
+def _qlinear_weight(imp: Importer, q_name: str, scale: str, zp: str, axis: int) -> str:
+    """Register a dequantized float copy of a QOperator weight, with its integers, as a constant."""
+    q = imp.const(q_name, "the weight")
+    qp = _qlinear_params(imp, scale, zp, axis)
+    if q.dtype == np.uint8:
+        q = q.astype(np.int32) - 128
+    zp_b = qp.zero_point.reshape([-1 if k == axis else 1 for k in range(q.ndim)]) if qp.axis is not None else qp.zero_point
+    sc_b = qp.scale.reshape([-1 if k == axis else 1 for k in range(q.ndim)]) if qp.axis is not None else qp.scale
+    name = f"{q_name}__dequantized"
+    imp.m.consts[name] = ((q.astype(np.int64) - zp_b).astype(np.float32) * sc_b).astype(np.float32)
+    imp.given_weights[name] = (q, qp)
+    return name
+
+
+def _qlinear_input(imp: Importer, x: str, scale: str, zp: str) -> str:
+    """The quantized input of a QOperator node: record its params on the IR tensor."""
+    t, _ = imp.vals[x]
+    imp.g.given_quant.setdefault(t, _qlinear_params(imp, scale, zp))
+    return x
+
+
+def _qlinear_output(imp: Importer, node, scale: str, zp: str) -> None:
+    t, perm = imp.vals[node.output[0]]
+    qp = _qlinear_params(imp, scale, zp)
+    imp.g.given_quant[t] = qp
+    imp.qdq[node.output[0]] = qp  # a following DequantizeLinear reads these
+    _saturate_producer(imp, t, qp)
+
+
+@converter("QLinearConv")
+def qlinear_conv(imp: Importer, node):
+    i = list(node.input) + [""] * (9 - len(node.input))
+    x = _qlinear_input(imp, i[0], i[1], i[2])
+    w = _qlinear_weight(imp, i[3], i[4], i[5], axis=0)
+    ins = [x, w]
+    if i[8]:
+        b = imp.const(i[8], "the bias").astype(np.int32)
+        x_scale = float(imp.const(i[1]))
+        w_scale = imp.const(i[4]).astype(np.float64).reshape(-1)
+        bq = QuantParams((x_scale * w_scale).astype(np.float32), np.zeros(w_scale.shape, np.int32), 0 if w_scale.size > 1 else None)
+        name = f"{i[8]}__dequantized"
+        imp.m.consts[name] = (b.astype(np.float64) * x_scale * np.broadcast_to(w_scale, b.shape)).astype(np.float32)
+        imp.given_weights[name] = (b, bq)
+        ins.append(name)
+    conv(imp, onnx.helper.make_node("Conv", ins, list(node.output), name=node.name, **imp.attrs(node)))
+    _qlinear_output(imp, node, i[6], i[7])
+
+
+@converter("QLinearMatMul")
+def qlinear_matmul(imp: Importer, node):
+    a, a_s, a_z, b, b_s, b_z, y_s, y_z = node.input
+    x = _qlinear_input(imp, a, a_s, a_z)
+    w = _qlinear_weight(imp, b, b_s, b_z, axis=1)
+    matmul(imp, onnx.helper.make_node("MatMul", [x, w], list(node.output), name=node.name))
+    _qlinear_output(imp, node, y_s, y_z)
+
+
+# onnxruntime's contrib QOperator ops (domain com.microsoft), as quantize_static(QOperator) writes them.
+MS_OPS = {"QGemm", "QLinearAdd", "QLinearMul", "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearSoftmax", "QLinearConcat", "QLinearSigmoid",
+          "QLinearLeakyRelu"}  # fmt: skip
+
+
+def _as_float_node(imp: Importer, node, op_type: str, inputs: list[str], **attrs) -> onnx.NodeProto:
+    return onnx.helper.make_node(op_type, inputs, list(node.output), name=node.name, **attrs)
+
+
+@converter("QLinearAdd", "QLinearMul")
+def qlinear_binary(imp: Importer, node):
+    a, a_s, a_z, b, b_s, b_z, y_s, y_z = (list(node.input) + [""] * 8)[:8]
+    for v, sc, zp in ((a, a_s, a_z), (b, b_s, b_z)):
+        if not imp.is_const(v):
+            _qlinear_input(imp, v, sc, zp)
+        else:
+            q, qp = imp.const(v), _qlinear_params(imp, sc, zp)
+            if q.dtype == np.uint8:
+                q = q.astype(np.int32) - 128
+            s_, z_ = qp.scalar()
+            imp.m.consts[v] = ((q.astype(np.int64) - z_) * np.float32(s_)).astype(np.float32)
+    binary(imp, _as_float_node(imp, node, node.op_type[len("QLinear"):], [a, b]))
+    _qlinear_output(imp, node, y_s, y_z)
+
+
+@converter("QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearSigmoid", "QLinearLeakyRelu")
+def qlinear_unary_like(imp: Importer, node):
+    x, x_s, x_z, y_s, y_z = (list(node.input) + [""] * 5)[:5]
+    attrs = imp.attrs(node)
+    if attrs.pop("channels_last", 0):
+        imp.fail("channels_last=1 is not supported")
+    _qlinear_input(imp, x, x_s, x_z)
+    CONVERTERS[node.op_type[len("QLinear"):]](imp, _as_float_node(imp, node, node.op_type[len("QLinear"):], [x], **attrs))
+    _qlinear_output(imp, node, y_s, y_z)
+
+
+@converter("QLinearSoftmax")
+def qlinear_softmax(imp: Importer, node):
+    x, x_s, x_z, y_s, y_z = node.input
+    attrs = imp.attrs(node)
+    attrs.pop("opset", None)
+    _qlinear_input(imp, x, x_s, x_z)
+    softmax(imp, _as_float_node(imp, node, "Softmax", [x], **attrs))
+    _qlinear_output(imp, node, y_s, y_z)
+
+
+@converter("QLinearConcat")
+def qlinear_concat(imp: Importer, node):
+    y_s, y_z, *rest = node.input
+    xs = rest[0::3]
+    for x, sc, zp in zip(rest[0::3], rest[1::3], rest[2::3]):
+        if not imp.is_const(x):
+            _qlinear_input(imp, x, sc, zp)
+    concat(imp, _as_float_node(imp, node, "Concat", xs, axis=imp.attrs(node)["axis"]))
+    _qlinear_output(imp, node, y_s, y_z)
+
+
+@converter("QGemm")
+def qgemm(imp: Importer, node):
+    i = list(node.input) + [""] * (9 - len(node.input))
+    a = imp.attrs(node)
+    x = _qlinear_input(imp, i[0], i[1], i[2])
+    w = _qlinear_weight(imp, i[3], i[4], i[5], axis=0 if a.get("transB", 0) else 1)
+    ins = [x, w]
+    if i[6]:
+        b = imp.const(i[6], "the bias").astype(np.int32)
+        x_scale = float(imp.const(i[1]))
+        w_scale = imp.const(i[4]).astype(np.float64).reshape(-1)
+        name = f"{i[6]}__dequantized"
+        imp.m.consts[name] = (b.astype(np.float64) * x_scale * np.broadcast_to(w_scale, b.shape)).astype(np.float32)
+        imp.given_weights[name] = (b, QuantParams((x_scale * w_scale).astype(np.float32), np.zeros(w_scale.shape, np.int32), 0 if w_scale.size > 1 else None))
+        ins.append(name)
+    if not i[7]:
+        imp.fail("QGemm with a float output is not supported")
+    gemm(imp, _as_float_node(imp, node, "Gemm", ins, **{k: v for k, v in a.items() if k in ("transA", "transB", "alpha")}))
+    _qlinear_output(imp, node, i[7], i[8])

@@ -104,7 +104,9 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
 
 def _check_supported(g: onnx.GraphProto, supported) -> None:
     """Name every node tinyconv cannot lower, all at once, before anything else can fail on them."""
-    bad = [n for n in g.node if n.domain not in ("", "ai.onnx") or n.op_type not in supported]
+    from tinyconv.frontend.onnx import MS_OPS
+
+    bad = [n for n in g.node if not (n.domain in ("", "ai.onnx") or (n.domain == "com.microsoft" and n.op_type in MS_OPS)) or n.op_type not in supported]
     if bad:
         listed = ", ".join(where(n) + (f" (domain {n.domain})" if n.domain not in ("", "ai.onnx") else "") for n in bad[:8])
         more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""

@@ -22,7 +22,10 @@ def run(g: Graph) -> None:
         add = g.tensors[bn.inputs[2]].data.astype(np.float64).reshape(-1)
         reshape, p = producer_through_reshape(g, x)
         last_axis = bn.attrs["channel_axis"] == len(g.tensors[x].shape) - 1
-        if p is not None and p.op in FOLDABLE and last_axis and p.attrs.get("act") is None and sole_consumer(g, x) is bn:
+        plain = p is not None and (p.attrs.get("act") is None or p.attrs.get("act_from_qdq"))
+        if p is not None and p.op in FOLDABLE and last_axis and plain and sole_consumer(g, x) is bn:
+            # A QDQ model's fake-quant clamp on the pre-BN tensor goes with that tensor.
+            p.attrs["act"], p.attrs["act_from_qdq"] = None, False
             _fold(g, p, mult, add)
             absorb(g, reshape or p, bn)
         else:

@@ -32,6 +32,7 @@ def run(g: Graph) -> None:
         if p is None or p.op not in FUSIBLE or sole_consumer(g, act_node.inputs[0]) is not act_node:
             continue
         p.attrs["act"] = intersect(p.attrs.get("act"), clamp_of(act_node))
+        p.attrs["act_from_qdq"] = False
         absorb(g, reshape or p, act_node)
 
 
