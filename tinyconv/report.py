@@ -78,6 +78,8 @@ def print_check(report: dict, console: Console | None = None) -> None:
     t.add_row("arena", f"{report['arena_bytes']:,} B (lower bound {report['arena_lower_bound_bytes']:,} B)")
     for o in report.get("sqnr_db", []):
         t.add_row(f"SQNR int8 vs float ({o['name']})", fmt_db(o["sqnr_db"]))
+    for o in report.get("sqnr_vs_onnxruntime_db", []):
+        t.add_row(f"SQNR int8 vs onnxruntime float ({o['name']})", fmt_db(o["sqnr_db"]))
     for k, label in (("float_accuracy", "float accuracy"), ("int8_accuracy", "int8 accuracy")):
         if report.get(k) is not None:
             t.add_row(label, f"{100 * report[k]:.2f} %")
