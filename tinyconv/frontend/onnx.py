@@ -876,6 +876,17 @@ def _qlinear_weight(imp: Importer, q_name: str, scale: str, zp: str, axis: int) 
     return name
 
 
+def _qlinear_bias(imp: Importer, bias: str, x_scale: str, w_scale: str) -> str:
+    """An int32 QOperator bias (scale x_scale · w_scale[c]) as a float constant with its integers."""
+    b = imp.const(bias, "the bias").astype(np.int32)
+    xs = float(imp.const(x_scale))
+    ws = imp.const(w_scale).astype(np.float64).reshape(-1)
+    name = f"{bias}__dequantized"
+    imp.m.consts[name] = (b.astype(np.float64) * xs * np.broadcast_to(ws, b.shape)).astype(np.float32)
+    imp.given_weights[name] = (b, QuantParams((xs * ws).astype(np.float32), np.zeros(ws.shape, np.int32), 0 if ws.size > 1 else None))
+    return name
+
+
 def _qlinear_input(imp: Importer, x: str, scale: str, zp: str) -> str:
     """The quantized input of a QOperator node: record its params on the IR tensor."""
     t, _ = imp.vals[x]
@@ -898,14 +909,7 @@ def qlinear_conv(imp: Importer, node):
     w = _qlinear_weight(imp, i[3], i[4], i[5], axis=0)
     ins = [x, w]
     if i[8]:
-        b = imp.const(i[8], "the bias").astype(np.int32)
-        x_scale = float(imp.const(i[1]))
-        w_scale = imp.const(i[4]).astype(np.float64).reshape(-1)
-        bq = QuantParams((x_scale * w_scale).astype(np.float32), np.zeros(w_scale.shape, np.int32), 0 if w_scale.size > 1 else None)
-        name = f"{i[8]}__dequantized"
-        imp.m.consts[name] = (b.astype(np.float64) * x_scale * np.broadcast_to(w_scale, b.shape)).astype(np.float32)
-        imp.given_weights[name] = (b, bq)
-        ins.append(name)
+        ins.append(_qlinear_bias(imp, i[8], i[1], i[4]))
     conv(imp, onnx.helper.make_node("Conv", ins, list(node.output), name=node.name, **imp.attrs(node)))
     _qlinear_output(imp, node, i[6], i[7])
 
@@ -984,13 +988,7 @@ def qgemm(imp: Importer, node):
     w = _qlinear_weight(imp, i[3], i[4], i[5], axis=0 if a.get("transB", 0) else 1)
     ins = [x, w]
     if i[6]:
-        b = imp.const(i[6], "the bias").astype(np.int32)
-        x_scale = float(imp.const(i[1]))
-        w_scale = imp.const(i[4]).astype(np.float64).reshape(-1)
-        name = f"{i[6]}__dequantized"
-        imp.m.consts[name] = (b.astype(np.float64) * x_scale * np.broadcast_to(w_scale, b.shape)).astype(np.float32)
-        imp.given_weights[name] = (b, QuantParams((x_scale * w_scale).astype(np.float32), np.zeros(w_scale.shape, np.int32), 0 if w_scale.size > 1 else None))
-        ins.append(name)
+        ins.append(_qlinear_bias(imp, i[6], i[1], i[4]))
     if not i[7]:
         imp.fail("QGemm with a float output is not supported")
     gemm(imp, _as_float_node(imp, node, "Gemm", ins, **{k: v for k, v in a.items() if k in ("transA", "transB", "alpha")}))
