@@ -22,7 +22,7 @@ from tinyconv.errors import UnsupportedError
 from tinyconv.ir import Graph, Node
 
 NHWC_TO_NCHW, NCHW_TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
-OPSET = 13
+OPSET = 14  # HardSwish
 
 
 class Writer:

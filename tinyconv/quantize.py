@@ -127,6 +127,23 @@ def _given_after_moves(graph: Graph, name: str) -> QuantParams | None:
     return graph.given_quant.get(name)
 
 
+def _concat_shared_params(g: Graph, stats: dict[str, RangeStats], method: str) -> dict[str, QuantParams]:
+    """Concat inputs computed by calibrated ops take the concat's output params (as TFLite does):
+    the concat is then a pure copy, with no requantization and no rounding. The output range
+    contains every input's, so no input clips; an input with other consumers loses a little
+    resolution, which they see too."""
+    out: dict[str, QuantParams] = {}
+    for node in g.nodes:
+        if node.op != "concat" or node.outputs[0] in g.given_quant or node.outputs[0] not in stats:
+            continue
+        qp = params_for_range(*stats[node.outputs[0]].range(method))
+        for name in node.inputs:
+            p = g.producer(name)
+            if p is not None and op_of(p).output_policy == CALIBRATED and name not in g.given_quant and name not in out:
+                out[name] = qp
+    return out
+
+
 def needs_calibration(graph: Graph) -> list[str]:
     """Tensors whose int8 params must come from calibration (none for a complete QDQ model)."""
     missing = [n for n in graph.inputs if n not in graph.given_quant and _given_after_moves(graph, n) is None]
@@ -161,10 +178,14 @@ def quantize_graph(graph: Graph, calib_ir: np.ndarray | None, method: str = "min
     def calibrated(name: str) -> QuantParams:
         if name in g.given_quant:
             return copy.deepcopy(g.given_quant[name])
+        if name in shared:
+            return copy.deepcopy(shared[name])
         moved = _given_after_moves(g, name)
         if moved is not None and name not in stats:
             return copy.deepcopy(moved)
         return params_for_range(*stats[name].range(method))
+
+    shared = _concat_shared_params(g, stats, method)
 
     for name in g.inputs:
         set_act(name, calibrated(name))
