@@ -92,10 +92,11 @@ def activation_range(act, scale: float, zero_point: int) -> tuple[int, int]:
     lo, hi = -128, 127
     if act is not None:
         a_lo, a_hi = act
+        # TFLite divides in float32 (CalculateActivationRangeQuantized), then rounds half away.
         if a_lo is not None and math.isfinite(a_lo):
-            lo = max(lo, zero_point + int(_round_half_away(a_lo / scale)))
+            lo = max(lo, zero_point + int(_round_half_away(float(np.float32(a_lo) / np.float32(scale)))))
         if a_hi is not None and math.isfinite(a_hi):
-            hi = min(hi, zero_point + int(_round_half_away(a_hi / scale)))
+            hi = min(hi, zero_point + int(_round_half_away(float(np.float32(a_hi) / np.float32(scale)))))
     return lo, max(lo, hi)
 
 
