@@ -1,0 +1,173 @@
+"""The optimized conv / fully-connected kernels (kernels/dsp, kernels/mve, kernels/neon) on every
+emulated device: every output byte equals the NumPy int8 reference, on every_op_graph and on
+conv-heavy graphs that reach each code path (pointwise with in_c 4..130, dense 3x3 with odd channel
+counts and filters above and below the 128-value patch buffer, depthwise 3x3 stride 1/2 with channel
+multiplier 1 and 2 and more channels than one weight chunk, grouped conv, FC with odd K) under a
+zero point of -128 and of +127 (input_offset 128 / -127, the extremes)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import QEMU_DEVICES, need
+from tinyconv import reference
+from tinyconv.fixedpoint import quantize
+from tinyconv.harness import api
+from tinyconv.ir import Graph, Node, Tensor
+from tinyconv.ops import check_shapes
+from tinyconv.pipeline import compile_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
+from ir_graphs import every_op_graph  # noqa: E402
+
+pytestmark = pytest.mark.device
+
+KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
+OPTIMIZED = {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "aarch64": "neon"}
+
+
+class _Builder:
+    def __init__(self, name, shape, seed):
+        self.rng = np.random.default_rng(seed)
+        self.g = Graph(name=name)
+        self.g.add_tensor(Tensor("x", shape))
+        self.g.inputs = ["x"]
+
+    def node(self, name, op, inputs, out_shape, **attrs):
+        self.g.add_tensor(Tensor(f"{name}_out", out_shape))
+        self.g.nodes.append(Node(name, op, inputs, [f"{name}_out"], attrs))
+        return f"{name}_out"
+
+    def const(self, name, arr):
+        return self.g.add_const(name, np.asarray(arr, np.float32)).name
+
+    def conv(self, name, x, w_shape, out_shape, strides=(1, 1), pads=(0, 0, 0, 0), groups=1, act=None, dil=(1, 1)):
+        w = self.const(f"{name}_w", self.rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[1:])))
+        b = self.const(f"{name}_b", self.rng.normal(size=w_shape[0]) * 0.1)
+        return self.node(name, "conv2d", [x, w, b], out_shape, strides=strides, dilations=dil, pads=pads, groups=groups, act=act)
+
+    def fc(self, name, x, o, k, act=None):
+        w = self.const(f"{name}_w", self.rng.normal(size=(o, k)) / np.sqrt(k))
+        b = self.const(f"{name}_b", self.rng.normal(size=o) * 0.1)
+        return self.node(name, "fully_connected", [x, w, b], (1, o), act=act)
+
+    def done(self, out):
+        self.g.outputs = [out]
+        self.g.validate()
+        check_shapes(self.g)
+        return self.g
+
+
+def conv_mix_graph(seed: int = 0) -> Graph:
+    """Dense 3x3 (odd channels, stride 1/2), depthwise 3x3 (stride 1/2, multiplier 1/2, 40 channels),
+    pointwise, a 576-value filter (direct path), grouped conv, two FCs (K = 108, 13)."""
+    b = _Builder("conv_mix", (1, 11, 13, 5), seed)
+    c1 = b.conv("c1", "x", (7, 3, 3, 5), (1, 11, 13, 7), pads=(1, 1, 1, 1), act=(0.0, 6.0))
+    c2 = b.conv("c2", c1, (12, 3, 3, 7), (1, 6, 7, 12), strides=(2, 2), pads=(1, 1, 1, 1))
+    d1 = b.conv("dw1", c2, (12, 3, 3, 1), (1, 6, 7, 12), pads=(1, 1, 1, 1), groups=12, act=(0.0, None))
+    d2 = b.conv("dw2", d1, (24, 3, 3, 1), (1, 3, 4, 24), strides=(2, 2), pads=(1, 1, 1, 1), groups=12)
+    p1 = b.conv("pw1", d2, (40, 1, 1, 24), (1, 3, 4, 40), act=(0.0, None))
+    d3 = b.conv("dw3", p1, (40, 3, 3, 1), (1, 3, 4, 40), pads=(1, 1, 1, 1), groups=40)
+    p2 = b.conv("pw2", d3, (64, 1, 1, 40), (1, 3, 4, 64), act=(0.0, 6.0))
+    c3 = b.conv("c3", p2, (9, 3, 3, 64), (1, 3, 4, 9), pads=(1, 1, 1, 1))
+    gc = b.conv("grouped", c3, (6, 2, 2, 3), (1, 3, 4, 6), pads=(0, 0, 1, 1), groups=3)
+    d4 = b.conv("dw_dil", gc, (6, 3, 3, 1), (1, 3, 4, 6), pads=(2, 2, 2, 2), groups=6, dil=(2, 2))
+    f = b.node("flat", "reshape", [c3], (1, 108), shape=(1, 108))
+    f1 = b.fc("fc1", f, 13, 108, act=(0.0, None))
+    f2 = b.fc("fc2", f1, 7, 13)
+    m = b.node("mean", "mean", [d4], (1, 1, 1, 6), axes=(1, 2), keepdims=True)
+    fm = b.node("flat_m", "reshape", [m], (1, 6), shape=(1, 6))
+    cat = b.node("cat", "concat", [f2, fm], (1, 13), axis=1)
+    return b.done(cat)
+
+
+def pointwise_graph(seed: int = 0) -> Graph:
+    """1x1 convolutions with in_c 4, 8, 16, 33, 64, 130 (the last above the patch buffer), stride 2
+    once, then an FC with K = 105."""
+    b = _Builder("pointwise", (1, 6, 7, 4), seed)
+    y = b.conv("pw4", "x", (8, 1, 1, 4), (1, 6, 7, 8), act=(0.0, None))
+    y = b.conv("pw8", y, (16, 1, 1, 8), (1, 6, 7, 16))
+    y = b.conv("pw16", y, (33, 1, 1, 16), (1, 6, 7, 33), act=(0.0, 6.0))
+    y = b.conv("pw33", y, (64, 1, 1, 33), (1, 3, 4, 64), strides=(2, 2))
+    y = b.conv("pw64", y, (130, 1, 1, 64), (1, 3, 4, 130), act=(0.0, None))
+    y = b.conv("pw130", y, (5, 1, 1, 130), (1, 3, 4, 5))
+    y = b.conv("k1x3", y, (7, 1, 3, 5), (1, 3, 4, 7), pads=(0, 1, 0, 1))
+    f = b.node("flat", "reshape", [y], (1, 84), shape=(1, 84))
+    return b.done(b.fc("fc", f, 11, 84))
+
+
+GRAPHS = {"every_op": every_op_graph, "conv_mix": conv_mix_graph, "pointwise": pointwise_graph}
+
+
+def _calib(graph: Graph, sign: int, n: int = 6) -> np.ndarray:
+    """sign 0: centred data; +1: all positive (input zero point -128, offset 128); -1: all negative
+    (zero point 127, offset -127)."""
+    shape = graph.tensors["x"].shape[1:]
+    x = np.random.default_rng(7).normal(size=(n, *shape)).astype(np.float32)
+    if sign:
+        x = sign * (np.abs(x) + 0.05)
+    return x
+
+
+_CACHE: dict = {}
+
+
+def _compiled(tmp_root: Path, gname: str, sign: int, target: str):
+    key = (gname, sign, target)
+    if key not in _CACHE:
+        g = GRAPHS[gname]()
+        calib = _calib(g, sign)
+        c = compile_model(g, calib=calib, target=target, outdir=tmp_root / f"{gname}_{sign}_{target}")
+        s, z = c.graph.tensors["x"].quant.scalar()
+        _CACHE[key] = (c, quantize(calib, s, z))
+    return _CACHE[key]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("optkernels")
+
+
+@pytest.mark.parametrize("device", list(QEMU_DEVICES))
+@pytest.mark.parametrize("gname,sign", [("every_op", 0), ("conv_mix", 0), ("conv_mix", 1), ("conv_mix", -1),
+                                        ("pointwise", 1), ("pointwise", -1)])  # fmt: skip
+def test_bit_exact(root, device, gname, sign):
+    need(device)
+    target = QEMU_DEVICES[device]
+    c, xq = _compiled(root, gname, sign, target)
+    if sign:
+        zp = int(c.graph.tensors["x"].quant.scalar()[1])
+        assert zp == (-128 if sign > 0 else 127)
+    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
+    got = api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1)).outputs
+    assert np.array_equal(np.asarray(got).reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("device", list(QEMU_DEVICES))
+def test_every_layer_bit_exact(root, device):
+    """Every intermediate layer too (a wrong byte that a later layer happens to hide still fails)."""
+    need(device)
+    target = QEMU_DEVICES[device]
+    c, xq = _compiled(root, "conv_mix", 1, target)
+    layers = api.dump_layers(c.library.outdir, device, xq[1])
+    ref = reference.run(c.graph, {"x": xq[1].reshape(1, *c.graph.tensors["x"].shape[1:])}, mode="int8", keep=True)
+    for node, got in zip(c.graph.nodes, layers):
+        assert np.array_equal(got, ref[node.outputs[0]].reshape(-1)), node.name
+
+
+@pytest.mark.parametrize("target", list(OPTIMIZED))
+def test_optimized_backend_picked(root, target):
+    """The library carries the backend's own tc_conv.c / tc_fully_connected.c (the manifest lists
+    file names only, so compare the copied sources with the backend's)."""
+    c, _ = _compiled(root, "conv_mix", 0, target)
+    backend = OPTIMIZED[target]
+    assert backend in c.library.manifest["backends"]
+    for name in ("tc_conv.c", "tc_fully_connected.c"):
+        assert name in c.library.manifest["kernels"]
+        src = KERNELS / backend / name
+        assert src.exists(), src
+        assert (c.library.outdir / name).read_bytes() == src.read_bytes(), f"{target}: {name} is not the {backend} kernel"
