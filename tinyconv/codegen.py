@@ -154,6 +154,7 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         "target": target.name,
         "backends": list(target.backends),
         "kernels": sorted(p.name for p in kernel_paths),
+        "kernel_sources": sorted(f"{p.parent.name}/{p.name}" for p in kernel_paths),  # which backend each file came from
         "arena_bytes": plan.arena_bytes,
         "arena_lower_bound_bytes": plan.lower_bound,
         **io,
