@@ -166,7 +166,10 @@ def _emit(w: Writer, node: Node) -> list[str]:
             return [w.node("Clip", [x, w.init("lo", np.float32(p["lo"])), w.init("hi", np.float32(p["hi"]))], node.name)]
     if op == "prelu":
         slope = w.g.tensors[ins[1]]
-        data = slope.data.astype(np.float32) if slope.dtype == "float32" else (slope.data.astype(np.float32) - float(slope.quant.zero_point)) * float(slope.quant.scale)
+        if slope.dtype == "float32":
+            data = slope.data.astype(np.float32)
+        else:  # per-channel int8 alpha: dequantize element-wise
+            data = (slope.data.astype(np.float32) - slope.quant.zero_point.astype(np.float32)) * slope.quant.scale.astype(np.float32)
         return [w.node("PRelu", [w.value(ins[0]), w.init("slope", data.reshape(-1))], node.name)]
     raise UnsupportedError(f"{node.where()}: exporting op '{op}' to QDQ ONNX is not supported", node=node.name)
 

@@ -25,9 +25,13 @@ SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=
                                                                                 HealthCheck.function_scoped_fixture])
 
 
-@SETTINGS
-@given(random_cnn())
-def test_random_graph_bit_exact_under_sanitizers(tmp_path_factory, case):
+SHARDS = 4  # the examples are split into shards so pytest-xdist spreads them over the CPUs
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+@settings(SETTINGS, max_examples=max(1, EXAMPLES // SHARDS))
+@given(case=random_cnn())
+def test_random_graph_bit_exact_under_sanitizers(tmp_path_factory, shard, case):
     check_random_model(tmp_path_factory, *case)
 
 
