@@ -100,7 +100,27 @@ def pointwise_graph(seed: int = 0) -> Graph:
     return b.done(b.fc("fc", f, 11, 84))
 
 
-GRAPHS = {"every_op": every_op_graph, "conv_mix": conv_mix_graph, "pointwise": pointwise_graph}
+def big_filter_graph(seed: int = 0) -> Graph:
+    """Dense filters above the 128-value DSP patch (K = 162, 630, 720: K-chunked buffer; 720 also
+    above the MVE im2col patch), in_c 1 with a 5x4 filter and asymmetric stride, out_c 70 (more than
+    one MVE channel chunk), dilated dense 3x3, depthwise 3x3 / 5x5 with 75 channels (several weight
+    chunks and a channel count not a multiple of 4)."""
+    b = _Builder("big_filter", (1, 9, 10, 1), seed)
+    y = b.conv("c1", "x", (18, 5, 4, 1), (1, 9, 5, 18), strides=(1, 2), pads=(2, 1, 2, 1))
+    y = b.conv("c2", y, (70, 3, 3, 18), (1, 9, 5, 70), pads=(1, 1, 1, 1), act=(0.0, None))
+    y = b.conv("c3", y, (13, 3, 3, 70), (1, 5, 3, 13), strides=(2, 2), pads=(1, 1, 1, 1))
+    y = b.conv("c4", y, (9, 3, 3, 13), (1, 5, 3, 9), pads=(2, 2, 2, 2), dil=(2, 2), act=(0.0, 6.0))
+    y = b.conv("pw80", y, (80, 1, 1, 9), (1, 5, 3, 80))
+    y = b.conv("c5", y, (11, 3, 3, 80), (1, 5, 3, 11), pads=(1, 1, 1, 1))
+    y = b.conv("pw75", y, (75, 1, 1, 11), (1, 5, 3, 75), act=(0.0, None))
+    y = b.conv("dw3", y, (75, 3, 3, 1), (1, 5, 3, 75), pads=(1, 1, 1, 1), groups=75)
+    y = b.conv("dw5", y, (75, 5, 5, 1), (1, 3, 2, 75), strides=(2, 2), pads=(2, 2, 2, 2), groups=75)
+    f = b.node("flat", "reshape", [y], (1, 450), shape=(1, 450))
+    return b.done(b.fc("fc", f, 10, 450))
+
+
+GRAPHS = {"every_op": every_op_graph, "conv_mix": conv_mix_graph, "pointwise": pointwise_graph,
+          "big_filter": big_filter_graph}
 
 
 def _calib(graph: Graph, sign: int, n: int = 6) -> np.ndarray:
@@ -134,7 +154,8 @@ def root(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("device", list(QEMU_DEVICES))
 @pytest.mark.parametrize("gname,sign", [("every_op", 0), ("conv_mix", 0), ("conv_mix", 1), ("conv_mix", -1),
-                                        ("pointwise", 1), ("pointwise", -1)])  # fmt: skip
+                                        ("pointwise", 1), ("pointwise", -1), ("big_filter", 0), ("big_filter", 1),
+                                        ("big_filter", -1)])  # fmt: skip
 def test_bit_exact(root, device, gname, sign):
     need(device)
     target = QEMU_DEVICES[device]
@@ -148,11 +169,12 @@ def test_bit_exact(root, device, gname, sign):
 
 
 @pytest.mark.parametrize("device", list(QEMU_DEVICES))
-def test_every_layer_bit_exact(root, device):
+@pytest.mark.parametrize("gname", ["conv_mix", "big_filter"])
+def test_every_layer_bit_exact(root, device, gname):
     """Every intermediate layer too (a wrong byte that a later layer happens to hide still fails)."""
     need(device)
     target = QEMU_DEVICES[device]
-    c, xq = _compiled(root, "conv_mix", 1, target)
+    c, xq = _compiled(root, gname, 1, target)
     layers = api.dump_layers(c.library.outdir, device, xq[1])
     ref = reference.run(c.graph, {"x": xq[1].reshape(1, *c.graph.tensors["x"].shape[1:])}, mode="int8", keep=True)
     for node, got in zip(c.graph.nodes, layers):

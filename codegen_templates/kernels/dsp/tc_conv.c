@@ -10,7 +10,8 @@
  * tc_conv_s8 with groups == 1 and a filter of at most 128 values (k_h * k_w * in_c) widens the
  * patches of 2 output pixels once into a 512-byte int16 stack buffer (offset added, padding 0)
  * and computes 2 pixels x 2 output channels per pass: per 4 values, 4 buffer words, 2 weight
- * words widened, 8 SMLAD. Larger or grouped filters run 1 pixel x 2 channels straight from the
+ * words widened, 8 SMLAD. Longer filters (groups == 1) do the same in chunks of 128 values, the
+ * partial sums kept on the stack (tcd_conv_patch_chunked). Grouped filters run 1 pixel x 2 channels straight from the
  * input (contiguous tap rows for interior pixels, tap by tap at the borders). Scalar tails handle
  * lengths not a multiple of 4 and odd channel / pixel counts. Depthwise runs one
  * (channel multiplier 1, filters of up to 64 taps) runs 4 channels per pass with SMLABB / SMLATT
@@ -113,7 +114,8 @@ static inline void tcd_put(int32_t *buf, int32_t K4, int32_t j, int32_t k, int32
     memcpy((char *)buf + 2 * idx, &h, 2); /* char-typed store: no aliasing question */
 }
 
-static void tcd_fill_patch(const tc_conv_params *p, const int8_t *in, int32_t *buf, int32_t K4, int32_t j,
+/* The whole patch of pixel j, value by value (one chunk, in_c not a multiple of 4). */
+static void tcd_fill_patch_all(const tc_conv_params *p, const int8_t *in, int32_t *buf, int32_t K4, int32_t j,
                            int32_t oy, int32_t ox)
 {
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
@@ -134,6 +136,45 @@ static void tcd_fill_patch(const tc_conv_params *p, const int8_t *in, int32_t *b
     }
 }
 
+/* Values [k_lo, k_lo + kn) of pixel j's patch (k_lo a multiple of 4; K4 = kn rounded down to 4).
+ * With in_c a multiple of 4 every tap's run is whole groups of 4: one word load and two SXTAB16
+ * per 4 values (zeros for padding taps); otherwise value by value. */
+static void tcd_fill_patch(const tc_conv_params *p, const int8_t *in, int32_t *buf, int32_t K4, int32_t j,
+                           int32_t oy, int32_t ox, int32_t k_lo, int32_t kn)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t C = p->in_c, k_hi = k_lo + kn, words = (C & 3) == 0;
+    const int32_t t0 = k_lo / C;
+    int32_t ky = t0 / p->k_w, kx = t0 % p->k_w;
+    for (int32_t t = t0; t * C < k_hi; ++t, ++kx) {
+        if (kx == p->k_w) {
+            kx = 0;
+            ++ky;
+        }
+        const int32_t iy = iy0 + ky * p->dil_h, ix = ix0 + kx * p->dil_w;
+        const int32_t ok = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+        const int8_t *x = ok ? in + (iy * p->in_w + ix) * C : in;
+        const int32_t c_lo = k_lo > t * C ? k_lo - t * C : 0, c_hi = k_hi < (t + 1) * C ? k_hi - t * C : C;
+        int32_t local = t * C + c_lo - k_lo;
+        if (words) {
+            int32_t *b = buf + local + 2 * j;
+            for (int32_t c = c_lo; c < c_hi; c += 4, b += 4) {
+                if (ok) {
+                    const int32_t v = tcd_ld4(x + c);
+                    b[0] = __sxtab16(off2, v);
+                    b[1] = __sxtab16(off2, tcd_ror8(v));
+                } else {
+                    b[0] = 0;
+                    b[1] = 0;
+                }
+            }
+        } else {
+            for (int32_t c = c_lo; c < c_hi; ++c, ++local) tcd_put(buf, K4, j, local, ok ? x[c] + off : 0);
+        }
+    }
+}
+
 /* One pixel of a 1x1 convolution (stride any, no padding): its channels are contiguous. */
 static void tcd_fill_pointwise(const int8_t *x, int32_t *buf, int32_t K, int32_t K4, int32_t j, int32_t off,
                                int32_t off2)
@@ -147,6 +188,7 @@ static void tcd_fill_pointwise(const int8_t *x, int32_t *buf, int32_t K, int32_t
     for (int32_t k = K4; k < K; ++k) tcd_put(buf, K4, j, k, x[k] + off);
 }
 
+/* K <= TCD_K: one chunk. */
 static void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
 {
@@ -164,7 +206,7 @@ static void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
                 const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
                 tcd_fill_pointwise(x, buf, K, K4, j, off, off2);
             } else {
-                tcd_fill_patch(p, in, buf, K4, j, oy, ox);
+                tcd_fill_patch_all(p, in, buf, K4, j, oy, ox);
             }
         }
         int8_t *o0 = out + pix * p->out_c, *o1 = o0 + (two ? p->out_c : 0);
@@ -206,6 +248,102 @@ static void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
             if (pair) {
                 o0[oc + 1] = tcd_requant(s1, mult[oc + 1], shift[oc + 1], p);
                 o1[oc + 1] = tcd_requant(s3, mult[oc + 1], shift[oc + 1], p);
+            }
+        }
+    }
+}
+
+/* Filters longer than TCD_K run in chunks of TCD_K values: per chunk the two patches are refilled
+ * and every channel pair's 4 sums continue from a stack copy (TCD_OCC channels at a time), so all
+ * dense filters get the 2 pixels x 2 channels SMLAD loop. */
+#define TCD_OCC 64
+
+static void tcd_conv_patch_chunked(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, int8_t *out)
+{
+    int32_t buf[TCD_K];
+    int32_t part[2 * TCD_OCC];
+    const int32_t K = p->k_h * p->k_w * p->in_c, nchunk = (K + TCD_K - 1) / TCD_K;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
+    const int32_t npix = p->out_h * p->out_w, ocstep = nchunk > 1 ? TCD_OCC : p->out_c;
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        const int32_t two = pix + 1 < npix;
+        int8_t *o0 = out + pix * p->out_c, *o1 = o0 + (two ? p->out_c : 0);
+        for (int32_t oc0 = 0; oc0 < p->out_c; oc0 += ocstep) {
+            const int32_t oc1 = p->out_c - oc0 < ocstep ? p->out_c : oc0 + ocstep;
+            for (int32_t kc = 0; kc < nchunk; ++kc) {
+                const int32_t k_lo = kc * TCD_K, kn = K - k_lo < TCD_K ? K - k_lo : TCD_K, K4 = kn & ~3;
+                const int32_t first = kc == 0, last = kc == nchunk - 1;
+                for (int32_t j = 0; j < 2; ++j) {
+                    const int32_t q = two ? pix + j : pix; /* an odd last pixel is computed twice */
+                    const int32_t oy = q / p->out_w, ox = q % p->out_w;
+                    if (pointwise) {
+                        const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
+                        tcd_fill_pointwise(x + k_lo, buf, kn, K4, j, off, off2);
+                    } else {
+                        tcd_fill_patch(p, in, buf, K4, j, oy, ox, k_lo, kn);
+                    }
+                }
+                for (int32_t oc = oc0; oc < oc1; oc += 2) {
+                    const int32_t pair = oc + 1 < oc1;
+                    const int8_t *wa = w + oc * K + k_lo, *wb = pair ? wa + K : wa;
+                    int32_t *ps = part + 2 * (oc - oc0);
+                    int32_t s0, s1, s2, s3;
+                    if (first) {
+                        s0 = bias ? bias[oc] : 0;
+                        s1 = bias && pair ? bias[oc + 1] : 0;
+                        s2 = s0;
+                        s3 = s1;
+                    } else {
+                        s0 = ps[0];
+                        s1 = ps[1];
+                        s2 = ps[2];
+                        s3 = ps[3];
+                    }
+                    const int32_t *b = buf;
+                    for (int32_t k = K4 >> 2; k > 0; --k) {
+                        const int32_t ae = b[0], ao = b[1], be = b[2], bo = b[3];
+                        b += 4;
+                        int32_t v = tcd_ld4(wa);
+                        wa += 4;
+                        int32_t we = __sxtb16(v), wo = __sxtb16(tcd_ror8(v));
+                        s0 = __smlad(ae, we, s0);
+                        s0 = __smlad(ao, wo, s0);
+                        s2 = __smlad(be, we, s2);
+                        s2 = __smlad(bo, wo, s2);
+                        v = tcd_ld4(wb);
+                        wb += 4;
+                        we = __sxtb16(v);
+                        wo = __sxtb16(tcd_ror8(v));
+                        s1 = __smlad(ae, we, s1);
+                        s1 = __smlad(ao, wo, s1);
+                        s3 = __smlad(be, we, s3);
+                        s3 = __smlad(bo, wo, s3);
+                    }
+                    for (int32_t k = 0; k < kn - K4; ++k) {
+                        int16_t t[2];
+                        memcpy(t, (const char *)(buf + K4) + 4 * k, 4);
+                        const int32_t a = t[0], bb = t[1], fa = wa[k], fb = wb[k];
+                        s0 += a * fa;
+                        s1 += a * fb;
+                        s2 += bb * fa;
+                        s3 += bb * fb;
+                    }
+                    if (!last) {
+                        ps[0] = s0;
+                        ps[1] = s1;
+                        ps[2] = s2;
+                        ps[3] = s3;
+                        continue;
+                    }
+                    o0[oc] = tcd_requant(s0, mult[oc], shift[oc], p);
+                    o1[oc] = tcd_requant(s2, mult[oc], shift[oc], p);
+                    if (pair) {
+                        o0[oc + 1] = tcd_requant(s1, mult[oc + 1], shift[oc + 1], p);
+                        o1[oc + 1] = tcd_requant(s3, mult[oc + 1], shift[oc + 1], p);
+                    }
+                }
             }
         }
     }
@@ -289,8 +427,9 @@ static void tcd_conv_pixel(const tc_conv_params *p, const int8_t *in, const int8
 void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                 const int32_t *mult, const int32_t *shift, int8_t *out)
 {
-    if (p->groups == 1 && p->k_h * p->k_w * p->in_c <= TCD_K) {
-        tcd_conv_patch(p, in, w, bias, mult, shift, out);
+    if (p->groups == 1) {
+        if (p->k_h * p->k_w * p->in_c <= TCD_K) tcd_conv_patch(p, in, w, bias, mult, shift, out);
+        else tcd_conv_patch_chunked(p, in, w, bias, mult, shift, out);
         return;
     }
     const int32_t span = (p->k_w - 1) * p->dil_w;
