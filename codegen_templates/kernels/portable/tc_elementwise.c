@@ -13,7 +13,23 @@ static int32_t mul_one(const tc_binary_params *p, int32_t a, int32_t b)
     return tc_mbqm((a + p->a_offset) * (b + p->b_offset), p->output_multiplier, p->output_shift) + p->output_offset;
 }
 
+/* True when both inputs have the output's shape (no broadcasting): one flat loop then. */
+static int same_shape(const tc_binary_params *p)
+{
+    int32_t stride = 1;
+    for (int k = 3; k >= 0; --k) {
+        if (p->dims[k] != 1 && (p->a_strides[k] != stride || p->b_strides[k] != stride)) return 0;
+        stride *= p->dims[k];
+    }
+    return 1;
+}
+
 #define TC_BROADCAST_LOOP(FN)                                                                        \
+    if (same_shape(p)) {                                                                             \
+        const int32_t n = p->dims[0] * p->dims[1] * p->dims[2] * p->dims[3];                         \
+        for (int32_t i = 0; i < n; ++i) out[i] = (int8_t)tc_clamp(FN(p, a[i], b[i]), p->act_min, p->act_max); \
+        return;                                                                                      \
+    }                                                                                                \
     int32_t o = 0;                                                                                   \
     for (int32_t i0 = 0; i0 < p->dims[0]; ++i0)                                                      \
         for (int32_t i1 = 0; i1 < p->dims[1]; ++i1)                                                  \
