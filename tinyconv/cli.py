@@ -129,6 +129,10 @@ def cmd_quantize(args) -> int:
     from tinyconv.export_qdq import export_qdq
     from tinyconv.pipeline import compile_model
 
+    from tinyconv.errors import DataError, ModelError
+
+    if Path(args.model).suffix.lower() != ".onnx":
+        raise ModelError(f"'{Path(args.model).name}': quantize writes QDQ ONNX from an ONNX model", hint="give an .onnx file")
     c = compile_model(args.model, calib=args.calib, method=args.method)
     export_qdq(args.model, c.graph, Path(args.output))
     console.print(f"wrote {args.output}: tinyconv's int8 quantization as QDQ ONNX")
@@ -139,6 +143,8 @@ def cmd_quantize(args) -> int:
     from tinyconv.check import load_array, prepare_inputs
     from tinyconv.crosscheck import layerwise
 
+    if not (args.inputs or args.calib):
+        raise DataError("--crosscheck needs inputs: give --inputs X.npy (or --calib)")
     data = load_array(args.inputs or args.calib, "inputs")
     cc = layerwise(c.graph, prepare_inputs(c.graph, data).int8_ir)
     from rich.table import Table
@@ -230,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_devices)
 
     q = sub.add_parser("quantize", help="write tinyconv's quantization as QDQ ONNX (for an onnxruntime cross-check)")
-    model_args(q, calib_required=True)
+    model_args(q)  # a float model needs --calib; a QDQ / QOperator one has its own parameters
     q.add_argument("-o", "--output", required=True)
     q.add_argument("--crosscheck", action="store_true", help="run onnxruntime on the exported layers and bound the difference (≤ 1 LSB)")
     q.add_argument("--inputs", help="inputs for --crosscheck (default: the calibration set)")

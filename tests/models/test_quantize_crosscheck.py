@@ -15,10 +15,11 @@ from tinyconv.pipeline import compile_model
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("route", ["float", "qdq"])
 @pytest.mark.parametrize("task", ["kws", "vww", "ic", "ad"])
-def test_mlperf_quantization_agrees_with_onnxruntime(mlperf_dir, task):
+def test_mlperf_quantization_agrees_with_onnxruntime(mlperf_dir, task, route):
     calib = np.load(mlperf_dir / task / f"calib_{task}.npy")
-    c = compile_model(mlperf_dir / task / f"{task}_float.onnx", calib=calib)
+    c = compile_model(mlperf_dir / task / f"{task}_{route}.onnx", calib=calib if route == "float" else None)
     cc = layerwise(c.graph, prepare_inputs(c.graph, calib[:4]).int8_ir)
     assert cc.ok, f"max |diff| {cc.max_abs_diff} LSB, identical {100 * cc.identical_fraction:.3f} %"
 
