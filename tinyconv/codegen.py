@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,16 +183,28 @@ def _io_info(graph: Graph, name: str) -> dict:
     )  # fmt: skip
 
 
+LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+
+def _kernel_file(kdir: Path, filename: str, target: Target) -> Path:
+    """The most specialised backend's copy of a kernel file (portable is always searched last)."""
+    for backend in target.backends:
+        p = kdir / backend / filename
+        if p.exists():
+            return p
+    raise ModelError(f"kernel source {filename} is missing from codegen_templates/kernels/portable")
+
+
 def _kernel_sources(names: list[str], target: Target) -> list[Path]:
+    """The kernel files the layers use, plus every local header they #include (transitively),
+    each taken from the target's most specialised backend that has it."""
     kdir = TEMPLATES / "kernels"
-    found: list[Path] = [kdir / "portable" / "tc_fixedpoint.h"]
-    for name in names:
-        for ext in (".h", ".c"):
-            for backend in target.backends:
-                p = kdir / backend / f"{name}{ext}"
-                if p.exists():
-                    found.append(p)
-                    break
-            else:
-                raise ModelError(f"kernel source {name}{ext} is missing from codegen_templates/kernels/portable")
-    return found
+    todo = [f"{name}{ext}" for name in names for ext in (".h", ".c")]
+    found: dict[str, Path] = {}
+    while todo:
+        filename = todo.pop(0)
+        if filename in found:
+            continue
+        found[filename] = path = _kernel_file(kdir, filename, target)
+        todo.extend(LOCAL_INCLUDE.findall(path.read_text()))
+    return list(found.values())

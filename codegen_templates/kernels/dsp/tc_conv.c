@@ -18,28 +18,9 @@
  * (see tcd_dw_simd); other channels run one at a time over all pixels with the offset folded into the bias (bias + offset * sum(w),
  * int32-exact); interior pixels of a 3x3 filter go through an unrolled row loop with the 9
  * weights packed in int16 pairs for SMLABB / SMLABT. */
-#include <string.h>
-#include <arm_acle.h>
+#include "tc_conv_util.h"
+#include "tc_dsp.h"
 
-#include "tc_conv.h"
-#include "tc_fixedpoint.h"
-
-#if !defined(__ARM_FEATURE_DSP)
-#error "kernels/dsp/tc_conv.c needs the Armv7E-M DSP extension (cortex-m4, -m7, -m33, -m55)"
-#endif
-
-static inline int32_t tcd_ld4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4); /* one (unaligned) LDR */
-    return v;
-}
-
-static inline int32_t tcd_ror8(int32_t v)
-{
-    const uint32_t u = (uint32_t)v;
-    return (int32_t)((u >> 8) | (u << 24));
-}
 
 /* s[0] += x.wa, s[1] += x.wb */
 static inline void tcd_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t off,
@@ -79,25 +60,6 @@ static inline int32_t tcd_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, i
         s += (*x++ + off) * *w++;
     }
     return s;
-}
-
-/* tc_mbqm for the usual shift <= 0, m != INT32_MIN (SaturatingRoundingDoublingHighMul's saturation
- * needs a == b == INT32_MIN): (p + nudge) / 2^31 with C truncation equals floor((p + 2^30) / 2^31)
- * for every int64 p, so one SMULL + add + shift replaces the 64-bit division; RoundingDivideByPOT
- * is written as in tc_fixedpoint.h. Any other (shift, m) goes through tc_mbqm itself. */
-static inline int32_t tcd_mbqm(int32_t x, int32_t m, int32_t sh)
-{
-    if (sh > 0 || m == INT32_MIN) return tc_mbqm(x, m, sh);
-    const int32_t hi = (int32_t)(((int64_t)x * m + (1LL << 30)) >> 31);
-    const int32_t n = -sh;
-    const int32_t mask = (int32_t)((1LL << n) - 1);
-    const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-    return (hi >> n) + ((hi & mask) > threshold ? 1 : 0);
-}
-
-static inline int8_t tcd_requant(int32_t acc, int32_t m, int32_t sh, const tc_conv_params *p)
-{
-    return (int8_t)tc_clamp(tcd_mbqm(acc, m, sh) + p->output_offset, p->act_min, p->act_max);
 }
 
 /* ---- groups == 1 and k_h * k_w * in_c <= TCD_K: 2-pixel int16 patch buffer ----
@@ -243,11 +205,11 @@ static void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
                 s2 += bb * fa;
                 s3 += bb * fb;
             }
-            o0[oc] = tcd_requant(s0, mult[oc], shift[oc], p);
-            o1[oc] = tcd_requant(s2, mult[oc], shift[oc], p);
+            o0[oc] = tc_conv_requant(s0, mult[oc], shift[oc], p);
+            o1[oc] = tc_conv_requant(s2, mult[oc], shift[oc], p);
             if (pair) {
-                o0[oc + 1] = tcd_requant(s1, mult[oc + 1], shift[oc + 1], p);
-                o1[oc + 1] = tcd_requant(s3, mult[oc + 1], shift[oc + 1], p);
+                o0[oc + 1] = tc_conv_requant(s1, mult[oc + 1], shift[oc + 1], p);
+                o1[oc + 1] = tc_conv_requant(s3, mult[oc + 1], shift[oc + 1], p);
             }
         }
     }
@@ -337,11 +299,11 @@ static void tcd_conv_patch_chunked(const tc_conv_params *p, const int8_t *in, co
                         ps[3] = s3;
                         continue;
                     }
-                    o0[oc] = tcd_requant(s0, mult[oc], shift[oc], p);
-                    o1[oc] = tcd_requant(s2, mult[oc], shift[oc], p);
+                    o0[oc] = tc_conv_requant(s0, mult[oc], shift[oc], p);
+                    o1[oc] = tc_conv_requant(s2, mult[oc], shift[oc], p);
                     if (pair) {
-                        o0[oc + 1] = tcd_requant(s1, mult[oc + 1], shift[oc + 1], p);
-                        o1[oc + 1] = tcd_requant(s3, mult[oc + 1], shift[oc + 1], p);
+                        o0[oc + 1] = tc_conv_requant(s1, mult[oc + 1], shift[oc + 1], p);
+                        o1[oc + 1] = tc_conv_requant(s3, mult[oc + 1], shift[oc + 1], p);
                     }
                 }
             }
@@ -381,8 +343,8 @@ static void tcd_conv_pixel_interior(const tc_conv_params *p, const int8_t *in, c
                     }
                 }
             }
-            o[oc] = tcd_requant(s[0], mult[oc], shift[oc], p);
-            if (two) o[oc + 1] = tcd_requant(s[1], mult[oc + 1], shift[oc + 1], p);
+            o[oc] = tc_conv_requant(s[0], mult[oc], shift[oc], p);
+            if (two) o[oc + 1] = tc_conv_requant(s[1], mult[oc + 1], shift[oc + 1], p);
         }
     }
 }
@@ -418,8 +380,8 @@ static void tcd_conv_pixel(const tc_conv_params *p, const int8_t *in, const int8
                     }
                 }
             }
-            o[oc] = tcd_requant(s[0], mult[oc], shift[oc], p);
-            if (two) o[oc + 1] = tcd_requant(s[1], mult[oc + 1], shift[oc + 1], p);
+            o[oc] = tc_conv_requant(s[0], mult[oc], shift[oc], p);
+            if (two) o[oc + 1] = tc_conv_requant(s[1], mult[oc + 1], shift[oc + 1], p);
         }
     }
 }
@@ -443,18 +405,6 @@ void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, cons
             }
         }
     }
-}
-
-/* First tap t >= 0 with i0 + t * dil >= 0, and one past the last tap t < k with i0 + t * dil < n. */
-static inline int32_t tcd_tap_first(int32_t i0, int32_t dil)
-{
-    return i0 >= 0 ? 0 : (-i0 + dil - 1) / dil;
-}
-
-static inline int32_t tcd_tap_end(int32_t i0, int32_t dil, int32_t k, int32_t n)
-{
-    const int32_t e = n - i0 <= 0 ? 0 : (n - i0 + dil - 1) / dil;
-    return e < k ? e : k;
 }
 
 typedef struct {
@@ -481,7 +431,7 @@ static void tcd_dw3x3_row(const int8_t *x, int8_t *o, int32_t n, int32_t c1, int
         acc = __smlabb(x2[0], w67, acc);
         acc = __smlabt(x2[c1], w67, acc);
         acc = __smlabb(x2[c2], w8, acc);
-        *o = (int8_t)tc_clamp(tcd_mbqm(acc, rq->mult, rq->shift) + rq->out_off, rq->act_min, rq->act_max);
+        *o = (int8_t)tc_clamp(tc_mbqm(acc, rq->mult, rq->shift) + rq->out_off, rq->act_min, rq->act_max);
     }
 }
 
@@ -512,10 +462,10 @@ static void tcd_dw_simd(const tc_conv_params *p, const int8_t *in, const int8_t 
         }
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            const int32_t ky0 = tcd_tap_first(iy0, p->dil_h), ky1 = tcd_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+            const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                const int32_t kx0 = tcd_tap_first(ix0, p->dil_w), kx1 = tcd_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+                const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
                 const int8_t *xbase = in + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * p->in_c + c0;
                 int8_t *o = out + (oy * p->out_w + ox) * p->out_c + c0;
                 for (int32_t g = 0; g < G; ++g) {
@@ -541,10 +491,10 @@ static void tcd_dw_simd(const tc_conv_params *p, const int8_t *in, const int8_t 
                             s3 = __smlatt(xo, wo, s3);
                         }
                     }
-                    o[4 * g] = tcd_requant(s0, mult[c], shift[c], p);
-                    o[4 * g + 1] = tcd_requant(s1, mult[c + 1], shift[c + 1], p);
-                    o[4 * g + 2] = tcd_requant(s2, mult[c + 2], shift[c + 2], p);
-                    o[4 * g + 3] = tcd_requant(s3, mult[c + 3], shift[c + 3], p);
+                    o[4 * g] = tc_conv_requant(s0, mult[c], shift[c], p);
+                    o[4 * g + 1] = tc_conv_requant(s1, mult[c + 1], shift[c + 1], p);
+                    o[4 * g + 2] = tc_conv_requant(s2, mult[c + 2], shift[c + 2], p);
+                    o[4 * g + 3] = tc_conv_requant(s3, mult[c + 3], shift[c + 3], p);
                 }
             }
         }
@@ -581,7 +531,7 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             const int32_t row_in = iy0 >= 0 && iy0 + span_y < p->in_h;
-            const int32_t ky0 = tcd_tap_first(iy0, p->dil_h), ky1 = tcd_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+            const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
             int8_t *orow = out + oy * p->out_w * p->out_c + oc;
             /* interior columns [ox_lo, ox_hi): ix0 >= 0 and ix0 + span_x < in_w */
             const int32_t ox_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
@@ -601,7 +551,7 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
                                 const int8_t *xr = x + ky * p->dil_h * r1;
                                 for (int32_t kx = 0; kx < p->k_w; ++kx) acc += xr[kx * p->dil_w * c1] * *ft++;
                             }
-                            *o = tcd_requant(acc, m, sh, p);
+                            *o = tc_conv_requant(acc, m, sh, p);
                         }
                     }
                     ox = ox_hi - 1;
@@ -609,14 +559,14 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
                 }
                 /* border: only the taps inside the input, bounds computed once */
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                const int32_t kx0 = tcd_tap_first(ix0, p->dil_w), kx1 = tcd_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+                const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
                 int32_t acc = b;
                 for (int32_t ky = ky0; ky < ky1; ++ky) {
                     const int8_t *xr = in + ((iy0 + ky * p->dil_h) * p->in_w + ix0) * p->in_c + ic;
                     const int8_t *fr = f + ky * p->k_w;
                     for (int32_t kx = kx0; kx < kx1; ++kx) acc += (xr[kx * p->dil_w * c1] + off) * fr[kx];
                 }
-                orow[ox * p->out_c] = tcd_requant(acc, m, sh, p);
+                orow[ox * p->out_c] = tc_conv_requant(acc, m, sh, p);
             }
         }
     }

@@ -4,41 +4,10 @@
  * widened with SXTAB16 (adding the input offset; bytes 0,2 and, rotated by 8, bytes 1,3), each
  * weight word with SXTB16 in the same order, and SMLAD does two MACs. Scalar tail for K % 4 and
  * an odd last row. */
-#include <string.h>
-#include <arm_acle.h>
-
 #include "tc_fully_connected.h"
 #include "tc_fixedpoint.h"
+#include "tc_dsp.h"
 
-#if !defined(__ARM_FEATURE_DSP)
-#error "kernels/dsp/tc_fully_connected.c needs the Armv7E-M DSP extension (cortex-m4, -m7, -m33, -m55)"
-#endif
-
-static inline int32_t tcd_ld4(const int8_t *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4); /* one (unaligned) LDR */
-    return v;
-}
-
-static inline int32_t tcd_ror8(int32_t v)
-{
-    const uint32_t u = (uint32_t)v;
-    return (int32_t)((u >> 8) | (u << 24));
-}
-
-/* tc_mbqm for the usual shift <= 0, m != INT32_MIN: (p + nudge) / 2^31 with C truncation equals
- * floor((p + 2^30) / 2^31) for every int64 p (one SMULL + add + shift instead of a 64-bit division);
- * RoundingDivideByPOT as in tc_fixedpoint.h. Any other (shift, m) goes through tc_mbqm itself. */
-static inline int32_t tcd_mbqm(int32_t x, int32_t m, int32_t sh)
-{
-    if (sh > 0 || m == INT32_MIN) return tc_mbqm(x, m, sh);
-    const int32_t hi = (int32_t)(((int64_t)x * m + (1LL << 30)) >> 31);
-    const int32_t n = -sh;
-    const int32_t mask = (int32_t)((1LL << n) - 1);
-    const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-    return (hi >> n) + ((hi & mask) > threshold ? 1 : 0);
-}
 
 void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
@@ -65,8 +34,8 @@ void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t
             s0 += a * *wa++;
             s1 += a * *wb++;
         }
-        out[o] = (int8_t)tc_clamp(tcd_mbqm(s0, mult[o], shift[o]) + p->output_offset, p->act_min, p->act_max);
-        out[o + 1] = (int8_t)tc_clamp(tcd_mbqm(s1, mult[o + 1], shift[o + 1]) + p->output_offset, p->act_min, p->act_max);
+        out[o] = (int8_t)tc_clamp(tc_mbqm(s0, mult[o], shift[o]) + p->output_offset, p->act_min, p->act_max);
+        out[o + 1] = (int8_t)tc_clamp(tc_mbqm(s1, mult[o + 1], shift[o + 1]) + p->output_offset, p->act_min, p->act_max);
     }
     if (o < p->out_features) {
         const int8_t *x = in, *wa = w + o * n;
@@ -79,6 +48,6 @@ void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t
             s0 = __smlad(__sxtab16(off2, tcd_ror8(vx)), __sxtb16(tcd_ror8(va)), s0);
         }
         for (int32_t k = n & 3; k > 0; --k) s0 += (*x++ + off) * *wa++;
-        out[o] = (int8_t)tc_clamp(tcd_mbqm(s0, mult[o], shift[o]) + p->output_offset, p->act_min, p->act_max);
+        out[o] = (int8_t)tc_clamp(tc_mbqm(s0, mult[o], shift[o]) + p->output_offset, p->act_min, p->act_max);
     }
 }

@@ -15,32 +15,10 @@
  * multiplier 1 through tcm_dw_vec (transposed weights on the stack), both when every shift is in
  * [-31, 31]. */
 #include <string.h>
-#include <arm_mve.h>
 
-#include "tc_conv.h"
-#include "tc_fixedpoint.h"
+#include "tc_conv_util.h"
+#include "tc_mve.h"
 
-#if !defined(__ARM_FEATURE_MVE)
-#error "kernels/mve/tc_conv.c needs Helium (MVE): -mcpu=cortex-m55 -mfloat-abi=hard"
-#endif
-
-/* tc_mbqm for the usual shift <= 0, m != INT32_MIN: (p + nudge) / 2^31 with C truncation equals
- * floor((p + 2^30) / 2^31) for every int64 p (one SMLAL + shift instead of a 64-bit division);
- * RoundingDivideByPOT as in tc_fixedpoint.h. Any other (shift, m) goes through tc_mbqm itself. */
-static inline int32_t tcm_mbqm(int32_t x, int32_t m, int32_t sh)
-{
-    if (sh > 0 || m == INT32_MIN) return tc_mbqm(x, m, sh);
-    const int32_t hi = (int32_t)(((int64_t)x * m + (1LL << 30)) >> 31);
-    const int32_t n = -sh;
-    const int32_t mask = (int32_t)((1LL << n) - 1);
-    const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-    return (hi >> n) + ((hi & mask) > threshold ? 1 : 0);
-}
-
-static inline int8_t tcm_requant(int32_t acc, int32_t m, int32_t sh, const tc_conv_params *p)
-{
-    return (int8_t)tc_clamp(tcm_mbqm(acc, m, sh) + p->output_offset, p->act_min, p->act_max);
-}
 
 /* s[0] += x.wa, s[1] += x.wb, sw[0] += sum(wa), sw[1] += sum(wb) over n values */
 static inline void tcm_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t *s, int32_t *sw)
@@ -78,35 +56,6 @@ static inline void tcm_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int3
     }
     *s = s0;
     *sw = w0;
-}
-
-/* First tap t >= 0 with i0 + t * dil >= 0, and one past the last tap t < k with i0 + t * dil < n. */
-static inline int32_t tcm_tap_first(int32_t i0, int32_t dil)
-{
-    return i0 >= 0 ? 0 : (-i0 + dil - 1) / dil;
-}
-
-static inline int32_t tcm_tap_end(int32_t i0, int32_t dil, int32_t k, int32_t n)
-{
-    const int32_t e = n - i0 <= 0 ? 0 : (n - i0 + dil - 1) / dil;
-    return e < k ? e : k;
-}
-
-/* Four channels of tc_mbqm + output offset + clamp, exactly (any shift in [-31, 31], any m):
- * x * 2^left saturated (VQSHL; tc_mbqm saturates the int64 product the same way), then
- * SaturatingRoundingDoublingHighMul = VQRDMULH: (2 a m + 2^31) >> 32 = floor((a m + 2^30) / 2^31),
- * which equals the reference's truncating (p + nudge) / 2^31 for every p, and both give INT32_MAX
- * for a = m = INT32_MIN. RoundingDivideByPOT rounds half away from zero; VRSHL (negative shift)
- * rounds half up, so negative x first gets -1 (saturating, so INT32_MIN stays put): for x < 0,
- * (x - 1 + 2^(n-1)) >> n is the reference's result, and for n = 0 the fix-up is 0. */
-static inline int32x4_t tcm_requant4(int32x4_t acc, int32x4_t m, int32x4_t sh, int32_t out_off, int32_t lo, int32_t hi)
-{
-    const int32x4_t zero = vdupq_n_s32(0);
-    const int32x4_t rneg = vminq_s32(sh, zero); /* -right */
-    int32x4_t x = vqrdmulhq_s32(vqshlq_s32(acc, vmaxq_s32(sh, zero)), m);
-    x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, rneg), 31));
-    x = vaddq_n_s32(vrshlq_s32(x, rneg), out_off);
-    return vminq_s32(vmaxq_s32(x, vdupq_n_s32(lo)), vdupq_n_s32(hi));
 }
 
 /* Whether every shift[0 .. n) lies in [-31, 31] (tcm_requant4's range). */
@@ -231,10 +180,10 @@ void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, cons
     const int32_t one_run = p->groups == 1 && p->dil_w == 1;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = tcm_tap_first(iy0, p->dil_h), ky1 = tcm_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+        const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = tcm_tap_first(ix0, p->dil_w), kx1 = tcm_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+            const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
             int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
             for (int32_t g = 0; g < p->groups; ++g) {
                 const int32_t oc_end = (g + 1) * cout_g;
@@ -258,9 +207,9 @@ void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, cons
                             }
                         }
                     }
-                    o[oc] = tcm_requant((bias ? bias[oc] : 0) + s[0] + off * sw[0], mult[oc], shift[oc], p);
+                    o[oc] = tc_conv_requant((bias ? bias[oc] : 0) + s[0] + off * sw[0], mult[oc], shift[oc], p);
                     if (two) {
-                        o[oc + 1] = tcm_requant((bias ? bias[oc + 1] : 0) + s[1] + off * sw[1], mult[oc + 1], shift[oc + 1], p);
+                        o[oc + 1] = tc_conv_requant((bias ? bias[oc + 1] : 0) + s[1] + off * sw[1], mult[oc + 1], shift[oc + 1], p);
                     }
                 }
             }
@@ -300,10 +249,10 @@ static void tcm_dw_vec(const tc_conv_params *p, const int8_t *in, const int8_t *
         }
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            const int32_t ky0 = tcm_tap_first(iy0, p->dil_h), ky1 = tcm_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+            const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                const int32_t kx0 = tcm_tap_first(ix0, p->dil_w), kx1 = tcm_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+                const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
                 const int32_t interior = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
                 const int8_t *xb = in + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * C + c0;
                 int8_t *o = out + (oy * p->out_w + ox) * p->out_c + c0;
@@ -352,10 +301,10 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
     const uint32x4_t woffs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)ntap);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = tcm_tap_first(iy0, p->dil_h), ky1 = tcm_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+        const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = tcm_tap_first(ix0, p->dil_w), kx1 = tcm_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+            const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
             int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
             for (int32_t c = 0; c < nv; c += 4) {
                 int32x4_t acc = bias ? vldrwq_s32(bias + c) : vdupq_n_s32(0);
@@ -368,10 +317,10 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
                         acc = vaddq_s32(acc, vmulq_s32(xv, wv));
                     }
                 }
-                o[c] = tcm_requant(vgetq_lane_s32(acc, 0), mult[c], shift[c], p);
-                o[c + 1] = tcm_requant(vgetq_lane_s32(acc, 1), mult[c + 1], shift[c + 1], p);
-                o[c + 2] = tcm_requant(vgetq_lane_s32(acc, 2), mult[c + 2], shift[c + 2], p);
-                o[c + 3] = tcm_requant(vgetq_lane_s32(acc, 3), mult[c + 3], shift[c + 3], p);
+                o[c] = tc_conv_requant(vgetq_lane_s32(acc, 0), mult[c], shift[c], p);
+                o[c + 1] = tc_conv_requant(vgetq_lane_s32(acc, 1), mult[c + 1], shift[c + 1], p);
+                o[c + 2] = tc_conv_requant(vgetq_lane_s32(acc, 2), mult[c + 2], shift[c + 2], p);
+                o[c + 3] = tc_conv_requant(vgetq_lane_s32(acc, 3), mult[c + 3], shift[c + 3], p);
             }
             for (int32_t oc = nv; oc < p->out_c; ++oc) {
                 const int32_t ic = oc / mult_c;
@@ -381,7 +330,7 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
                     const int8_t *fr = w + (oc * p->k_h + ky) * p->k_w;
                     for (int32_t kx = kx0; kx < kx1; ++kx) acc += (xr[kx * p->dil_w * p->in_c] + off) * fr[kx];
                 }
-                o[oc] = tcm_requant(acc, mult[oc], shift[oc], p);
+                o[oc] = tc_conv_requant(acc, mult[oc], shift[oc], p);
             }
         }
     }

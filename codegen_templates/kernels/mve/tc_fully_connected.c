@@ -2,37 +2,10 @@
  * tc_fully_connected.h) and bit-exact results as the portable kernel. Two output rows per pass
  * share each loaded input vector: VMLADAVA.S8 over 16 lanes, tail-predicated with VCTP.8; the
  * input offset enters as offset * sum(w) (VADDVA.S8 in the same pass), exact in int32. */
-#include <arm_mve.h>
-
 #include "tc_fully_connected.h"
 #include "tc_fixedpoint.h"
+#include "tc_mve.h"
 
-#if !defined(__ARM_FEATURE_MVE)
-#error "kernels/mve/tc_fully_connected.c needs Helium (MVE): -mcpu=cortex-m55 -mfloat-abi=hard"
-#endif
-
-/* tc_mbqm for the usual shift <= 0, m != INT32_MIN (exactly equal; see kernels/mve/tc_conv.c). */
-static inline int32_t tcm_mbqm(int32_t x, int32_t m, int32_t sh)
-{
-    if (sh > 0 || m == INT32_MIN) return tc_mbqm(x, m, sh);
-    const int32_t hi = (int32_t)(((int64_t)x * m + (1LL << 30)) >> 31);
-    const int32_t n = -sh;
-    const int32_t mask = (int32_t)((1LL << n) - 1);
-    const int32_t threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
-    return (hi >> n) + ((hi & mask) > threshold ? 1 : 0);
-}
-
-/* Four rows of tc_mbqm + output offset + clamp as one vector, exactly (shift in [-31, 31]; see
- * tcm_requant4 in kernels/mve/tc_conv.c: VQSHL, VQRDMULH, a -1 fix-up for negative values, VRSHL). */
-static inline int32x4_t tcm_requant4(int32x4_t acc, int32x4_t m, int32x4_t sh, int32_t out_off, int32_t lo, int32_t hi)
-{
-    const int32x4_t zero = vdupq_n_s32(0);
-    const int32x4_t rneg = vminq_s32(sh, zero);
-    int32x4_t x = vqrdmulhq_s32(vqshlq_s32(acc, vmaxq_s32(sh, zero)), m);
-    x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, rneg), 31));
-    x = vaddq_n_s32(vrshlq_s32(x, rneg), out_off);
-    return vminq_s32(vmaxq_s32(x, vdupq_n_s32(lo)), vdupq_n_s32(hi));
-}
 
 /* Four rows per pass share each input vector (rows past the end repeat the last one); their sums
  * are requantized as one vector and stored with a predicated VSTRB.32. */
@@ -122,11 +95,11 @@ void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t
             wa += 16;
             wb += 16;
         }
-        out[o] = (int8_t)tc_clamp(tcm_mbqm((bias ? bias[o] : 0) + s0 + off * w0, mult[o], shift[o]) + p->output_offset,
+        out[o] = (int8_t)tc_clamp(tc_mbqm((bias ? bias[o] : 0) + s0 + off * w0, mult[o], shift[o]) + p->output_offset,
                                   p->act_min, p->act_max);
         if (two) {
             out[o + 1] = (int8_t)tc_clamp(
-                tcm_mbqm((bias ? bias[o + 1] : 0) + s1 + off * w1, mult[o + 1], shift[o + 1]) + p->output_offset,
+                tc_mbqm((bias ? bias[o + 1] : 0) + s1 + off * w1, mult[o + 1], shift[o + 1]) + p->output_offset,
                 p->act_min, p->act_max);
         }
     }

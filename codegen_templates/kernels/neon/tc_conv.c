@@ -6,26 +6,8 @@
  * two output channels per loaded input vector; with groups == 1 and dilation 1 along x, the valid
  * taps of one filter row are one contiguous run. Depthwise: 16 channels per step (channel
  * multiplier 1) with widening multiplies, scalar for the rest. */
-#include <arm_neon.h>
-
-#include "tc_conv.h"
-#include "tc_fixedpoint.h"
-
-#if defined(__ARM_FEATURE_DOTPROD)
-#define TCN_DOT(acc, a, b) vdotq_s32((acc), (a), (b))
-#else
-static inline int32x4_t tcn_dot(int32x4_t acc, int8x16_t a, int8x16_t b)
-{
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-    return vpadalq_s16(acc, vmull_high_s8(a, b));
-}
-#define TCN_DOT(acc, a, b) tcn_dot((acc), (a), (b))
-#endif
-
-static inline int8_t tcn_requant(int32_t acc, int32_t m, int32_t sh, const tc_conv_params *p)
-{
-    return (int8_t)tc_clamp(tc_mbqm(acc, m, sh) + p->output_offset, p->act_min, p->act_max);
-}
+#include "tc_conv_util.h"
+#include "tc_neon.h"
 
 /* s[j] += x.w_j (j < nw), sw[j] += sum(w_j) over n values */
 static inline void tcn_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t *s, int32_t *sw)
@@ -73,17 +55,6 @@ static inline void tcn_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int3
     *sw = w0;
 }
 
-static inline int32_t tcn_tap_first(int32_t i0, int32_t dil)
-{
-    return i0 >= 0 ? 0 : (-i0 + dil - 1) / dil;
-}
-
-static inline int32_t tcn_tap_end(int32_t i0, int32_t dil, int32_t k, int32_t n)
-{
-    const int32_t e = n - i0 <= 0 ? 0 : (n - i0 + dil - 1) / dil;
-    return e < k ? e : k;
-}
-
 void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                 const int32_t *mult, const int32_t *shift, int8_t *out)
 {
@@ -92,10 +63,10 @@ void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, cons
     const int32_t one_run = p->groups == 1 && p->dil_w == 1;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = tcn_tap_first(iy0, p->dil_h), ky1 = tcn_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+        const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = tcn_tap_first(ix0, p->dil_w), kx1 = tcn_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+            const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
             int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
             for (int32_t g = 0; g < p->groups; ++g) {
                 const int32_t oc_end = (g + 1) * cout_g;
@@ -119,9 +90,9 @@ void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, cons
                             }
                         }
                     }
-                    o[oc] = tcn_requant((bias ? bias[oc] : 0) + s[0] + off * sw[0], mult[oc], shift[oc], p);
+                    o[oc] = tc_conv_requant((bias ? bias[oc] : 0) + s[0] + off * sw[0], mult[oc], shift[oc], p);
                     if (two) {
-                        o[oc + 1] = tcn_requant((bias ? bias[oc + 1] : 0) + s[1] + off * sw[1], mult[oc + 1], shift[oc + 1], p);
+                        o[oc + 1] = tc_conv_requant((bias ? bias[oc + 1] : 0) + s[1] + off * sw[1], mult[oc + 1], shift[oc + 1], p);
                     }
                 }
             }
@@ -138,10 +109,10 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
     const int16x8_t offv = vdupq_n_s16((int16_t)off);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = tcn_tap_first(iy0, p->dil_h), ky1 = tcn_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+        const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = tcn_tap_first(ix0, p->dil_w), kx1 = tcn_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+            const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
             int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
             for (int32_t c = 0; c < nv; c += 16) {
                 int32x4_t a0 = vdupq_n_s32(0), a1 = a0, a2 = a0, a3 = a0;
@@ -168,7 +139,7 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
                 vst1q_s32(acc + 8, a2);
                 vst1q_s32(acc + 12, a3);
                 for (int32_t j = 0; j < 16; ++j) {
-                    o[c + j] = tcn_requant((bias ? bias[c + j] : 0) + acc[j], mult[c + j], shift[c + j], p);
+                    o[c + j] = tc_conv_requant((bias ? bias[c + j] : 0) + acc[j], mult[c + j], shift[c + j], p);
                 }
             }
             for (int32_t oc = nv; oc < p->out_c; ++oc) {
@@ -179,7 +150,7 @@ void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_
                     const int8_t *fr = w + (oc * p->k_h + ky) * p->k_w;
                     for (int32_t kx = kx0; kx < kx1; ++kx) acc += (xr[kx * p->dil_w * p->in_c] + off) * fr[kx];
                 }
-                o[oc] = tcn_requant(acc, mult[oc], shift[oc], p);
+                o[oc] = tc_conv_requant(acc, mult[oc], shift[oc], p);
             }
         }
     }

@@ -2,21 +2,9 @@
  * SADALP). Same API (portable tc_fully_connected.h) and bit-exact results as the portable kernel.
  * Two output rows per loaded input vector, 16 values per step; the input offset enters as
  * offset * sum(w), exact in int32; scalar tail for K % 16. */
-#include <arm_neon.h>
-
 #include "tc_fully_connected.h"
 #include "tc_fixedpoint.h"
-
-#if defined(__ARM_FEATURE_DOTPROD)
-#define TCN_DOT(acc, a, b) vdotq_s32((acc), (a), (b))
-#else
-static inline int32x4_t tcn_dot(int32x4_t acc, int8x16_t a, int8x16_t b)
-{
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a), vget_low_s8(b)));
-    return vpadalq_s16(acc, vmull_high_s8(a, b));
-}
-#define TCN_DOT(acc, a, b) tcn_dot((acc), (a), (b))
-#endif
+#include "tc_neon.h"
 
 void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)

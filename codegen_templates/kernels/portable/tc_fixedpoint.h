@@ -10,10 +10,11 @@ static inline int32_t tc_sat_rounding_doubling_high_mul(int32_t a, int32_t b)
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    const int64_t p = (int64_t)a * (int64_t)b;
-    const int64_t nudge = p >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    /* C division truncates toward zero, as the reference requires. */
-    return (int32_t)((p + nudge) / (1LL << 31));
+    /* The reference's (p + nudge) / 2^31, truncating toward zero with nudge = p >= 0 ? 2^30 :
+     * 1 - 2^30, equals floor((p + 2^30) / 2^31) for every int64 p: one multiply-add and a shift
+     * instead of a 64-bit division. (Right shift of a negative int64 is arithmetic on every
+     * compiler tinyconv targets, as for tc_rounding_divide_by_pot.) */
+    return (int32_t)(((int64_t)a * (int64_t)b + (1LL << 30)) >> 31);
 }
 
 static inline int32_t tc_rounding_divide_by_pot(int32_t x, int exponent)
@@ -26,8 +27,8 @@ static inline int32_t tc_rounding_divide_by_pot(int32_t x, int exponent)
     return (x >> exponent) + (remainder > threshold ? 1 : 0);
 }
 
-/* x * multiplier * 2^shift, multiplier a Q31 value, shift > 0 is a left shift. */
-static inline int32_t tc_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+/* x * multiplier * 2^shift, multiplier a Q31 value, shift > 0 is a left shift: the general case. */
+static inline int32_t tc_mbqm_general(int32_t x, int32_t multiplier, int32_t shift)
 {
     const int left = shift > 0 ? shift : 0;
     const int right = shift > 0 ? 0 : -shift;
@@ -36,6 +37,14 @@ static inline int32_t tc_mbqm(int32_t x, int32_t multiplier, int32_t shift)
     if (shifted > INT32_MAX) shifted = INT32_MAX;
     if (shifted < INT32_MIN) shifted = INT32_MIN;
     return tc_rounding_divide_by_pot(tc_sat_rounding_doubling_high_mul((int32_t)shifted, multiplier), right);
+}
+
+/* The same, with the usual case (shift <= 0, multiplier != INT32_MIN, so no saturation can
+ * occur) first: what every kernel's inner loop calls. */
+static inline int32_t tc_mbqm(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift > 0 || multiplier == INT32_MIN) return tc_mbqm_general(x, multiplier, shift);
+    return tc_rounding_divide_by_pot(tc_sat_rounding_doubling_high_mul(x, multiplier), -shift);
 }
 
 static inline int32_t tc_clamp(int32_t v, int32_t lo, int32_t hi)

@@ -1,0 +1,29 @@
+/* Helpers shared by the Helium (MVE) kernels (kernels/mve/). */
+#ifndef TC_MVE_H
+#define TC_MVE_H
+
+#include <stdint.h>
+#include <arm_mve.h>
+
+#if !defined(__ARM_FEATURE_MVE)
+#error "kernels/mve needs Helium (MVE): -mcpu=cortex-m55 -mfloat-abi=hard"
+#endif
+
+/* Four channels of tc_mbqm + output offset + clamp, exactly (any shift in [-31, 31], any m):
+ * x * 2^left saturated (VQSHL; tc_mbqm saturates the int64 product the same way), then
+ * SaturatingRoundingDoublingHighMul = VQRDMULH: (2 a m + 2^31) >> 32 = floor((a m + 2^30) / 2^31),
+ * which equals the reference's truncating (p + nudge) / 2^31 for every p, and both give INT32_MAX
+ * for a = m = INT32_MIN. RoundingDivideByPOT rounds half away from zero; VRSHL (negative shift)
+ * rounds half up, so negative x first gets -1 (saturating, so INT32_MIN stays put): for x < 0,
+ * (x - 1 + 2^(n-1)) >> n is the reference's result, and for n = 0 the fix-up is 0. */
+static inline int32x4_t tcm_requant4(int32x4_t acc, int32x4_t m, int32x4_t sh, int32_t out_off, int32_t lo, int32_t hi)
+{
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t rneg = vminq_s32(sh, zero); /* -right */
+    int32x4_t x = vqrdmulhq_s32(vqshlq_s32(acc, vmaxq_s32(sh, zero)), m);
+    x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, rneg), 31));
+    x = vaddq_n_s32(vrshlq_s32(x, rneg), out_off);
+    return vminq_s32(vmaxq_s32(x, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+}
+
+#endif /* TC_MVE_H */

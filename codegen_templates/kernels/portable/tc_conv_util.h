@@ -1,0 +1,27 @@
+/* Helpers shared by the optimized convolution kernels (kernels/dsp, mve, neon tc_conv.c). */
+#ifndef TC_CONV_UTIL_H
+#define TC_CONV_UTIL_H
+
+#include "tc_conv.h"
+#include "tc_fixedpoint.h"
+
+/* One output channel's accumulator → int8: requantize, output offset, fused activation clamp. */
+static inline int8_t tc_conv_requant(int32_t acc, int32_t m, int32_t sh, const tc_conv_params *p)
+{
+    return (int8_t)tc_clamp(tc_mbqm(acc, m, sh) + p->output_offset, p->act_min, p->act_max);
+}
+
+/* Filter taps k in [tc_conv_tap_first, tc_conv_tap_end) of a window starting at input index i0
+ * (may be negative: padding) with dilation dil land inside an input of n elements. */
+static inline int32_t tc_conv_tap_first(int32_t i0, int32_t dil)
+{
+    return i0 >= 0 ? 0 : (-i0 + dil - 1) / dil;
+}
+
+static inline int32_t tc_conv_tap_end(int32_t i0, int32_t dil, int32_t k, int32_t n)
+{
+    const int32_t e = n - i0 <= 0 ? 0 : (n - i0 + dil - 1) / dil;
+    return e < k ? e : k;
+}
+
+#endif /* TC_CONV_UTIL_H */
