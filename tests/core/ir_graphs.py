@@ -5,22 +5,40 @@ from __future__ import annotations
 import numpy as np
 
 from tinyconv.ir import Graph, Node, Tensor
-from tinyconv.ops import check_shapes
+from tinyconv.ops import check_shapes, op_of
+
+
+class GraphBuilder:
+    """A float IR graph with one input 'x', built node by node (tests build graphs without ONNX)."""
+
+    def __init__(self, name: str, input_shape: tuple[int, ...]):
+        self.g = Graph(name=name)
+        self.g.add_tensor(Tensor("x", tuple(input_shape)))
+        self.g.inputs = ["x"]
+
+    def node(self, name, op, inputs, out_shape=None, **attrs) -> str:
+        """Add a one-output node; `out_shape` defaults to what the op's shape rule gives."""
+        n = Node(name, op, list(inputs), [f"{name}_out"], attrs)
+        if out_shape is None:
+            (out_shape,) = op_of(n).infer_shapes(n, self.g)
+        self.g.add_tensor(Tensor(f"{name}_out", tuple(out_shape)))
+        self.g.nodes.append(n)
+        return f"{name}_out"
+
+    def const(self, name, arr) -> str:
+        return self.g.add_const(name, np.asarray(arr, np.float32)).name
+
+    def finish(self, output: str) -> Graph:
+        self.g.outputs = [output]
+        self.g.validate()
+        check_shapes(self.g)
+        return self.g
 
 
 def every_op_graph(seed: int = 0) -> Graph:
     rng = np.random.default_rng(seed)
-    g = Graph(name="every_op")
-    g.add_tensor(Tensor("x", (1, 9, 8, 4)))
-    g.inputs = ["x"]
-
-    def node(name, op, inputs, out_shape, **attrs):
-        g.add_tensor(Tensor(f"{name}_out", out_shape))
-        g.nodes.append(Node(name, op, inputs, [f"{name}_out"], attrs))
-        return f"{name}_out"
-
-    def const(name, arr):
-        return g.add_const(name, np.asarray(arr, np.float32)).name
+    b = GraphBuilder("every_op", (1, 9, 8, 4))
+    g, node, const = b.g, b.node, b.const
 
     c1 = node("conv", "conv2d", ["x", const("w1", rng.normal(size=(8, 3, 3, 4))), const("b1", rng.normal(size=8))], (1, 9, 8, 8),
               strides=(1, 1), dilations=(1, 1), pads=(1, 1, 1, 1), groups=1, act=(0.0, 6.0))  # fmt: skip
@@ -48,8 +66,5 @@ def every_op_graph(seed: int = 0) -> Graph:
     flat_m = node("flat_m", "reshape", [mean], (1, 8), shape=(1, 8))
     flat_g = node("flat_g", "reshape", [gm], (1, 6), shape=(1, 6))
     feats = node("features", "concat", [flat_t, flat_m, flat_g], (1, 134), axis=1)
-    node("fc", "fully_connected", [feats, const("wf", rng.normal(size=(10, 134)) / 10), const("bf", rng.normal(size=10))], (1, 10), act=None)
-    g.outputs = ["fc_out"]
-    g.validate()
-    check_shapes(g)
-    return g
+    fc = node("fc", "fully_connected", [feats, const("wf", rng.normal(size=(10, 134)) / 10), const("bf", rng.normal(size=10))], (1, 10), act=None)
+    return b.finish(fc)

@@ -3,18 +3,13 @@ with the NumPy reference for a graph that uses every portable kernel."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
 
 from ir_graphs import every_op_graph
-from tinyconv import native, reference
+from native_checks import STRICT_COMPILERS, assert_bit_exact_native, assert_compiles_cleanly, assert_layers_match, need_compiler
 from tinyconv.fixedpoint import quantize
 from tinyconv.pipeline import compile_model
-
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion", "-Wno-sign-conversion"]
 
 
 @pytest.fixture(scope="module")
@@ -29,35 +24,16 @@ def compiled(tmp_path_factory):
 @pytest.mark.parametrize("cc", ["gcc", "clang"])
 def test_every_op_bit_exact_native(compiled, cc):
     c, xq = compiled
-    if shutil.which(cc) is None:
-        pytest.skip(f"{cc} not installed")
-    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
-    exe = native.build(c.library.outdir, cc=cc, sanitize=True, opt="-O1")
-    got = native.run_batch(exe, xq, expected.shape[1])
-    assert np.count_nonzero(got != expected) == 0
-    # Every op of the graph is exercised and every layer is dumped identically too.
-    layers = native.dump_layers(c.library.outdir, xq[0], [lay["output_bytes"] for lay in c.library.manifest["layers"]])
-    ref = reference.run(c.graph, {"x": xq[0].reshape(1, 9, 8, 4)}, keep=True)
-    for node, d in zip(c.graph.nodes, layers):
-        assert np.array_equal(d, ref[node.outputs[0]].reshape(-1)), node.name
+    need_compiler(cc)
+    assert_bit_exact_native(c, xq, cc)
+    assert_layers_match(c, xq[0])  # every op of the graph, every layer dumped identically too
 
 
-@pytest.mark.parametrize(
-    "cc,flags",
-    [
-        ("gcc", []),
-        ("clang", ["-Weverything", "-Wno-declaration-after-statement", "-Wno-padded", "-Wno-unknown-warning-option", "-Wno-unsafe-buffer-usage", "-Wno-sign-conversion"]),
-        ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"]),
-    ],
-)
+@pytest.mark.parametrize("cc,flags", STRICT_COMPILERS)
 def test_generated_c_compiles_without_warnings(compiled, cc, flags):
     c, _ = compiled
-    if shutil.which(cc) is None:
-        pytest.skip(f"{cc} not installed")
-    srcs = sorted(str(p) for p in c.library.outdir.glob("*.c"))
-    for src in srcs:
-        r = subprocess.run([cc, *STRICT, *flags, "-c", src, "-o", "/dev/null", f"-I{c.library.outdir}"], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+    need_compiler(cc)
+    assert_compiles_cleanly(c, cc, flags)
 
 
 def test_generated_library_shape(compiled):

@@ -4,21 +4,20 @@ int8 tables against quantize(f(dequantize)), and the generated C bit-exact with 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 
-from tinyconv import native, reference
+from ir_graphs import GraphBuilder
+from native_checks import STRICT_COMPILERS, assert_bit_exact_native, assert_compiles_cleanly, assert_layers_match, need_compiler
+from tinyconv import reference
 from tinyconv.errors import UnsupportedError
 from tinyconv.fixedpoint import quantize
 from tinyconv.ir import Graph, Node, QuantParams, Tensor
-from tinyconv.ops import check_shapes, op_of
+from tinyconv.ops import op_of
 from tinyconv.ops.unary import UNARY_FNS, apply_unary
 from tinyconv.pipeline import compile_model
 
-STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion", "-Wno-sign-conversion"]
 
 # A hand-made table standing in for an importer's exact one (must be used as is).
 GIVEN_LUT = ((np.arange(256) * 37 + 11) % 256 - 128).astype(np.int8)
@@ -37,19 +36,8 @@ UNARY_CASES = [
 
 def more_ops_graph(seed: int = 0, given_lut: np.ndarray | None = GIVEN_LUT) -> Graph:
     rng = np.random.default_rng(seed)
-    g = Graph(name="more_ops")
-    g.add_tensor(Tensor("x", (1, 6, 5, 3)))
-    g.inputs = ["x"]
-
-    def node(name, op, inputs, **attrs):
-        n = Node(name, op, inputs, [f"{name}_out"], attrs)
-        (shape,) = op_of(n).infer_shapes(n, g)
-        g.add_tensor(Tensor(f"{name}_out", shape))
-        g.nodes.append(n)
-        return f"{name}_out"
-
-    def const(name, arr):
-        return g.add_const(name, np.asarray(arr, np.float32)).name
+    b = GraphBuilder("more_ops", (1, 6, 5, 3))
+    g, node, const = b.g, b.node, b.const
 
     # stride 2, asymmetric pads, output_padding, bias
     ct1 = node("ct1", "conv_transpose2d", ["x", const("w1", rng.normal(size=(4, 3, 3, 3))), const("b1", rng.normal(size=4))],
@@ -67,11 +55,7 @@ def more_ops_graph(seed: int = 0, given_lut: np.ndarray | None = GIVEN_LUT) -> G
     ct2 = node("ct2", "conv_transpose2d", [pr, const("w2", rng.normal(size=(5, 2, 3, c)) / 4)],
                strides=(1, 2), pads=(0, 1, 1, 0), output_padding=(0, 1), dilations=(2, 1), groups=1, act=(-1.0, 6.0))  # fmt: skip
     pr2 = node("prelu2", "prelu", [ct2, const("slope2", [0.2, -0.5, 1.0, 0.0, 3.0])])  # in place on ct2's output
-    node("out", "unary", [pr2], fn="sigmoid", params={})
-    g.outputs = ["out_out"]
-    g.validate()
-    check_shapes(g)
-    return g
+    return b.finish(node("out", "unary", [pr2], fn="sigmoid", params={}))
 
 
 @pytest.fixture(scope="module")
@@ -98,38 +82,19 @@ def test_more_ops_graph_uses_every_new_op(compiled):
 @pytest.mark.parametrize("cc", ["gcc", "clang"])
 def test_more_ops_bit_exact_native(compiled, cc):
     c, xq = compiled
-    if shutil.which(cc) is None:
-        pytest.skip(f"{cc} not installed")
+    need_compiler(cc)
     extra = np.random.default_rng(7).integers(-128, 128, size=(6, *xq.shape[1:])).astype(np.int8)
-    xs = np.concatenate([xq, extra])
-    expected = reference.run_batch(c.graph, xs).reshape(len(xs), -1)
-    exe = native.build(c.library.outdir, cc=cc, sanitize=True, opt="-O1")
-    got = native.run_batch(exe, xs, expected.shape[1])
-    assert np.count_nonzero(got != expected) == 0
+    expected = assert_bit_exact_native(c, np.concatenate([xq, extra]), cc)
     assert len(np.unique(expected)) > 8  # not a degenerate (all-clamped) output
-    layers = native.dump_layers(c.library.outdir, xq[0], [lay["output_bytes"] for lay in c.library.manifest["layers"]])
-    ref = reference.run(c.graph, {"x": xq[0].reshape(1, 6, 5, 3)}, keep=True)
-    for node, d in zip(c.graph.nodes, layers):
-        assert np.array_equal(d, ref[node.outputs[0]].reshape(-1)), node.name
+    assert_layers_match(c, xq[0])
 
 
-@pytest.mark.parametrize(
-    "cc,flags",
-    [
-        ("gcc", []),
-        ("clang", ["-Weverything", "-Wno-declaration-after-statement", "-Wno-padded", "-Wno-unknown-warning-option", "-Wno-unsafe-buffer-usage", "-Wno-sign-conversion"]),
-        ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"]),
-    ],
-)
+@pytest.mark.parametrize("cc,flags", STRICT_COMPILERS)
 def test_more_ops_c_compiles_without_warnings(compiled, cc, flags):
     c, _ = compiled
-    if shutil.which(cc) is None:
-        pytest.skip(f"{cc} not installed")
-    srcs = sorted(str(p) for p in c.library.outdir.glob("*.c"))
+    need_compiler(cc)
+    srcs = assert_compiles_cleanly(c, cc, flags)
     assert any(s.endswith("tc_lut.c") for s in srcs) and any(s.endswith("tc_conv_transpose.c") for s in srcs)
-    for src in srcs:
-        r = subprocess.run([cc, *STRICT, *flags, "-c", src, "-o", "/dev/null", f"-I{c.library.outdir}"], capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
 
 
 def test_int8_close_to_float():

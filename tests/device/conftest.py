@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
 
-from ir_graphs import every_op_graph  # noqa: E402
+from ir_graphs import GraphBuilder, every_op_graph  # noqa: E402
 
 from tinyconv.fixedpoint import quantize  # noqa: E402
 from tinyconv.pipeline import compile_model  # noqa: E402
@@ -57,28 +57,12 @@ def copy_lib(src: Path, dst: Path) -> Path:
 
 def big_input_graph(seed: int = 0):
     """A VWW-sized input (96x96x3 = 27 KiB) with a large first layer (18 KiB)."""
-    from tinyconv.ir import Graph, Node, Tensor
-    from tinyconv.ops import check_shapes
-
     rng = np.random.default_rng(seed)
-    g = Graph(name="big_input")
-    g.add_tensor(Tensor("x", (1, 96, 96, 3)))
-    g.inputs = ["x"]
-
-    def node(name, op, inputs, out_shape, **attrs):
-        g.add_tensor(Tensor(f"{name}_out", out_shape))
-        g.nodes.append(Node(name, op, inputs, [f"{name}_out"], attrs))
-        return f"{name}_out"
-
-    def const(name, arr):
-        return g.add_const(name, np.asarray(arr, np.float32)).name
+    b = GraphBuilder("big_input", (1, 96, 96, 3))
+    node, const = b.node, b.const
 
     c = node("conv", "conv2d", ["x", const("w1", rng.normal(size=(8, 3, 3, 3))), const("b1", rng.normal(size=8))], (1, 48, 48, 8),
              strides=(2, 2), dilations=(1, 1), pads=(0, 0, 1, 1), groups=1, act=(0.0, 6.0))  # fmt: skip
     m = node("mean", "mean", [c], (1, 1, 1, 8), axes=(1, 2), keepdims=True)
     f = node("flat", "reshape", [m], (1, 8), shape=(1, 8))
-    node("fc", "fully_connected", [f, const("wf", rng.normal(size=(10, 8)) / 3), const("bf", rng.normal(size=10))], (1, 10), act=None)
-    g.outputs = ["fc_out"]
-    g.validate()
-    check_shapes(g)
-    return g
+    return b.finish(node("fc", "fully_connected", [f, const("wf", rng.normal(size=(10, 8)) / 3), const("bf", rng.normal(size=10))], (1, 10), act=None))

@@ -17,12 +17,11 @@ from conftest import QEMU_DEVICES, need
 from tinyconv import reference
 from tinyconv.fixedpoint import quantize
 from tinyconv.harness import api
-from tinyconv.ir import Graph, Node, Tensor
-from tinyconv.ops import check_shapes
+from tinyconv.ir import Graph
 from tinyconv.pipeline import compile_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
-from ir_graphs import every_op_graph  # noqa: E402
+from ir_graphs import GraphBuilder, every_op_graph  # noqa: E402
 
 pytestmark = pytest.mark.device
 
@@ -30,20 +29,10 @@ KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
 OPTIMIZED = {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "aarch64": "neon"}
 
 
-class _Builder:
+class _Builder(GraphBuilder):
     def __init__(self, name, shape, seed):
+        super().__init__(name, shape)
         self.rng = np.random.default_rng(seed)
-        self.g = Graph(name=name)
-        self.g.add_tensor(Tensor("x", shape))
-        self.g.inputs = ["x"]
-
-    def node(self, name, op, inputs, out_shape, **attrs):
-        self.g.add_tensor(Tensor(f"{name}_out", out_shape))
-        self.g.nodes.append(Node(name, op, inputs, [f"{name}_out"], attrs))
-        return f"{name}_out"
-
-    def const(self, name, arr):
-        return self.g.add_const(name, np.asarray(arr, np.float32)).name
 
     def conv(self, name, x, w_shape, out_shape, strides=(1, 1), pads=(0, 0, 0, 0), groups=1, act=None, dil=(1, 1)):
         w = self.const(f"{name}_w", self.rng.normal(size=w_shape) / np.sqrt(np.prod(w_shape[1:])))
@@ -54,12 +43,6 @@ class _Builder:
         w = self.const(f"{name}_w", self.rng.normal(size=(o, k)) / np.sqrt(k))
         b = self.const(f"{name}_b", self.rng.normal(size=o) * 0.1)
         return self.node(name, "fully_connected", [x, w, b], (1, o), act=act)
-
-    def done(self, out):
-        self.g.outputs = [out]
-        self.g.validate()
-        check_shapes(self.g)
-        return self.g
 
 
 def conv_mix_graph(seed: int = 0) -> Graph:
@@ -82,7 +65,7 @@ def conv_mix_graph(seed: int = 0) -> Graph:
     m = b.node("mean", "mean", [d4], (1, 1, 1, 6), axes=(1, 2), keepdims=True)
     fm = b.node("flat_m", "reshape", [m], (1, 6), shape=(1, 6))
     cat = b.node("cat", "concat", [f2, fm], (1, 13), axis=1)
-    return b.done(cat)
+    return b.finish(cat)
 
 
 def pointwise_graph(seed: int = 0) -> Graph:
@@ -97,7 +80,7 @@ def pointwise_graph(seed: int = 0) -> Graph:
     y = b.conv("pw130", y, (5, 1, 1, 130), (1, 3, 4, 5))
     y = b.conv("k1x3", y, (7, 1, 3, 5), (1, 3, 4, 7), pads=(0, 1, 0, 1))
     f = b.node("flat", "reshape", [y], (1, 84), shape=(1, 84))
-    return b.done(b.fc("fc", f, 11, 84))
+    return b.finish(b.fc("fc", f, 11, 84))
 
 
 def big_filter_graph(seed: int = 0) -> Graph:
@@ -116,7 +99,7 @@ def big_filter_graph(seed: int = 0) -> Graph:
     y = b.conv("dw3", y, (75, 3, 3, 1), (1, 5, 3, 75), pads=(1, 1, 1, 1), groups=75)
     y = b.conv("dw5", y, (75, 5, 5, 1), (1, 3, 2, 75), strides=(2, 2), pads=(2, 2, 2, 2), groups=75)
     f = b.node("flat", "reshape", [y], (1, 450), shape=(1, 450))
-    return b.done(b.fc("fc", f, 10, 450))
+    return b.finish(b.fc("fc", f, 10, 450))
 
 
 GRAPHS = {"every_op": every_op_graph, "conv_mix": conv_mix_graph, "pointwise": pointwise_graph,
