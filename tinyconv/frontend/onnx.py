@@ -91,20 +91,24 @@ class Importer:
         if self.m.dtypes.get(name) not in (onnx.TensorProto.FLOAT, None):
             raise UnsupportedError(f"graph input '{name}' is {onnx.TensorProto.DataType.Name(self.m.dtypes[name])}; tinyconv takes float inputs",
                                    hint="int8 models enter through .tflite or QDQ ONNX with a float input")  # fmt: skip
-        consumers = [n.op_type for n in self.m.nodes if name in n.input]
         spatial = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization", "ConvTranspose", "Resize"}
-        perm = L.nhwc(len(shape)) if len(shape) in (3, 4) and spatial & set(consumers) else L.identity(len(shape))
-        if any(c == "QuantizeLinear" for c in consumers):  # QDQ input: look through the Q node
-            q = next(n for n in self.m.nodes if name in n.input)
-            after = [n.op_type for n in self.m.nodes if any(i in n.input for i in q.output)]
-            dq_outs = [o for n in self.m.nodes if n.op_type == "DequantizeLinear" and q.output[0] in n.input for o in n.output]
-            if any(n.op_type in spatial and any(o in n.input for o in dq_outs) for n in self.m.nodes) and len(shape) in (3, 4):
-                perm = L.nhwc(len(shape))
-            del after
+        wants_nhwc = len(shape) in (3, 4) and bool(spatial & self._consumer_ops(name))
+        perm = L.nhwc(len(shape)) if wants_nhwc else L.identity(len(shape))
         t = self.g.add_tensor(Tensor(name, L.ir_shape(shape, perm)))
         self.g.inputs.append(t.name)
         self.g.io_layout[t.name] = IOLayout(tuple(shape), L.inverse(perm))
         self.vals[name] = (t.name, perm)
+
+    def _consumer_ops(self, name: str) -> set[str]:
+        """Op types reading value `name`, looking through QDQ pairs (QuantizeLinear → DequantizeLinear)."""
+        ops: set[str] = set()
+        for n in self.m.nodes:
+            if name in n.input:
+                if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+                    ops |= self._consumer_ops(n.output[0])
+                else:
+                    ops.add(n.op_type)
+        return ops
 
     # -- helpers used by the converters ---------------------------------------------------------
     def fail(self, what: str, hint: str | None = None, cls=UnsupportedError):
@@ -533,28 +537,22 @@ def binary(imp: Importer, node):
     if cb:
         c = imp.const(b_name).astype(np.float64)
         c = -c if kind == "Sub" else (1.0 / c if kind == "Div" else c)
-        rank = max(rank_a, c.ndim)
         if c.ndim > rank_a:
             imp.fail("a constant operand of higher rank than the tensor is not supported")
         perm = imp.perm_of(a_name)
-        x = imp.value(a_name)
-        cc = L.const_to_layout(c.astype(np.float32), rank, perm)
-        inputs = [x, imp.add_const(f"{node.output[0]}_const", cc)]
+        cc = L.const_to_layout(c.astype(np.float32), rank_a, perm)
+        inputs = [imp.value(a_name), imp.add_const(f"{node.output[0]}_const", cc)]
     else:
         rank_b = len(imp.onnx_shape(b_name))
         if rank_a < rank_b:
             a_name, b_name, rank_a, rank_b = b_name, a_name, rank_b, rank_a
         perm = imp.perm_of(a_name)
-        x = imp.value(a_name)
-        if rank_b < rank_a:
+        if rank_b < rank_a:  # ONNX broadcasting aligns the right: prepend size-1 axes to b first
             yb = imp.value(b_name, L.identity(rank_b))
-            full = (1,) * (rank_a - rank_b) + imp.shape(yb)
-            yb = imp.emit("reshape", [yb], {"shape": full}, name=f"{yb}_r{rank_a}")
-            yb = imp.emit("transpose", [yb], {"perm": perm}, name=f"{yb}_t") if perm != L.identity(rank_a) and not L.is_reshape(full, perm) else (
-                imp.emit("reshape", [yb], {"shape": L.ir_shape(full, perm)}, name=f"{yb}_p") if perm != L.identity(rank_a) else yb)
-        else:
-            yb = imp.value(b_name, perm)
-        inputs = [x, yb]
+            lifted = imp.emit("reshape", [yb], {"shape": (1,) * (rank_a - rank_b) + imp.shape(yb)}, name=f"{yb}_r{rank_a}")
+            b_name = f"{b_name}__rank{rank_a}"
+            imp.vals[b_name] = (lifted, L.identity(rank_a))
+        inputs = [imp.value(a_name), imp.value(b_name, perm)]
     op = "add" if kind in ("Add", "Sub") else "mul"
     y = imp.emit(op, inputs, {"act": None}, name=node.output[0])
     imp.bind(node.output[0], y, perm)
