@@ -37,7 +37,9 @@ class SerialTransport(Transport):
         last = None
         while True:
             try:
-                self.ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, write_timeout=5.0)
+                # pyserial's RFC 2217 client refuses write_timeout (NotImplementedError)
+                opts = {} if url.startswith("rfc2217://") else {"write_timeout": 5.0}
+                self.ser = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05, **opts)
                 break
             except (serial.SerialException, OSError) as e:
                 last = e
@@ -47,7 +49,7 @@ class SerialTransport(Transport):
                 raise DeviceError(f"cannot connect to {url} within {connect_timeout:.0f} s: {last}")
             time.sleep(0.02)
         self.url = url
-        sock = getattr(self.ser, "_socket", None)
+        sock = self._raw_socket()
         if sock is not None:  # socket://: small frames must not wait for delayed ACKs
             import socket
 
@@ -56,10 +58,17 @@ class SerialTransport(Transport):
             except OSError:
                 pass
 
+    def _raw_socket(self):
+        """The TCP socket behind a plain socket:// port, else None. Only that class: the RFC 2217
+        client has a `_socket` too, but its bytes are telnet-encoded and must go through pyserial."""
+        from serial.urlhandler.protocol_socket import Serial as RawSocketSerial
+
+        return self.ser._socket if isinstance(self.ser, RawSocketSerial) else None
+
     def read(self, timeout: float) -> bytes:
         import serial
 
-        sock = getattr(self.ser, "_socket", None)
+        sock = self._raw_socket()
         if sock is not None:
             # socket://: pyserial's read() drops what it already received when the peer closes,
             # and a crashing firmware closes right after its FAULT frame.
