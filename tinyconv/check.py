@@ -25,7 +25,9 @@ from tinyconv.report import compare
 DEVICE_TARGETS = {"host": "host", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64"}
 
 
-def target_for_device(device: str) -> str:
+def target_for_device(device) -> str:
+    if not isinstance(device, str):  # a Device already resolved (e.g. bound to a labgrid place)
+        return device.target
     if device in DEVICE_TARGETS:
         return DEVICE_TARGETS[device]
     from tinyconv.harness.devices import load_device
@@ -110,10 +112,24 @@ def onnxruntime_outputs(model_path: Path, float_onnx: np.ndarray) -> np.ndarray 
     return np.stack([sess.run(None, {i.name: x.reshape(shape).astype(np.float32)})[0][0] for x in float_onnx])
 
 
-def run_check(
+def run_check(model, *, device: str = "host", **kw) -> tuple[dict, np.ndarray, Compiled]:
+    """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model).
+    `labgrid:...` devices hold their farm place for the whole check (runs and layer dumps)."""
+    from tinyconv.harness.labgrid import hold, is_labgrid
+
+    if not is_labgrid(device):
+        return _run_check(model, device=device, **kw)
+    with hold(device) as dev:
+        report, got, compiled = _run_check(model, device=dev, **kw)
+    report["device"] = device
+    report["labgrid_place"] = dev.place.name
+    return report, got, compiled
+
+
+def _run_check(
     model,
     *,
-    device: str = "host",
+    device="host",
     calib=None,
     inputs=None,
     labels=None,

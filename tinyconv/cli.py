@@ -183,6 +183,27 @@ def cmd_demo(args) -> int:
     return 0 if report["bit_exact"] else 1
 
 
+def cmd_farm(args) -> int:
+    from tinyconv import farm
+
+    if args.action == "up":
+        st = farm.up(farm.parse_boards(args.boards), say=lambda m: console.print(escape(m), highlight=False))
+        console.print(f"farm up: {len(st['boards'])} board(s); use them with --device labgrid:tag=DEVICE or labgrid:PLACE")
+        print(f"export LG_COORDINATOR={st['address']}")
+        return 0
+    if args.action == "down":
+        farm.down(say=lambda m: console.print(escape(m), highlight=False))
+        return 0
+    st = farm.read_state()
+    if st is None or not farm.local_farm_address():
+        console.print("no local farm is up")
+        return 1
+    console.print(f"coordinator {st['address']}")
+    for b in st["boards"]:
+        console.print(f"  place {b['place']}: {b['device']} on port {b['port']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyconv", description="int8 CNN compiler and on-device reference checker")
     p.add_argument("--version", action="version", version=f"tinyconv {__version__}")
@@ -242,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--inputs", help="inputs for --crosscheck (default: the calibration set)")
     q.add_argument("--json", help="write the cross-check as JSON")
     q.set_defaults(func=cmd_quantize)
+
+    fa = sub.add_parser("farm", help="a local labgrid farm of emulated boards: up, down, status")
+    fa.add_argument("action", choices=("up", "down", "status"))
+    fa.add_argument("--boards", default="qemu-m4:2", help="emulated boards for 'up', DEVICE:COUNT[,...] (default: %(default)s)")
+    fa.set_defaults(func=cmd_farm)
 
     m = sub.add_parser("demo", help="compile the bundled example and check it on an emulated board")
     m.add_argument("--device", default="qemu-m4")

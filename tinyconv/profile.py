@@ -15,7 +15,18 @@ from tinyconv.check import load_array, prepare_inputs, target_for_device
 from tinyconv.pipeline import compile_model
 
 
-def run_profile(model, *, device: str = "qemu-m4", calib=None, inputs=None, method: str = "minmax", progress=None, workdir: Path | None = None) -> dict:
+def run_profile(model, *, device: str = "qemu-m4", **kw) -> dict:
+    from tinyconv.harness.labgrid import hold, is_labgrid
+
+    if not is_labgrid(device):
+        return _run_profile(model, device=device, **kw)
+    with hold(device) as dev:
+        report = _run_profile(model, device=dev, **kw)
+    report.update(device=device, labgrid_place=dev.place.name)
+    return report
+
+
+def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: str = "minmax", progress=None, workdir: Path | None = None) -> dict:
     from tinyconv.harness import api
 
     tmp = None

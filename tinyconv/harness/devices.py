@@ -34,6 +34,7 @@ class Device:
     flash: dict = field(default_factory=dict)
     connect: dict = field(default_factory=dict)
     path: Path | None = None
+    place: object | None = None  # a labgrid place this device is reached through (harness/labgrid.py)
     can_run: bool = False
     why_not: str = ""
 
@@ -63,7 +64,7 @@ def _availability(d: Device) -> tuple[bool, str]:
         return True, ""
     if d.kind == "serial":
         method = d.flash.get("method", "")
-        if method and shutil.which(method) is None:
+        if method in ("pyocd", "stm32loader") and shutil.which(method) is None:
             return False, f"flasher '{method}' not installed"
         url = d.connect.get("url", "")
         if url.startswith("/dev/") and not Path(url).exists():

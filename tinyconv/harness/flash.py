@@ -79,10 +79,12 @@ def _logfile() -> Path:
     return Path(name)
 
 
-def start_qemu_system(fw: Firmware, *, connect_timeout: float = 10.0) -> Target:
+def start_qemu_system(fw: Firmware, *, connect_timeout: float = 10.0, port: int | None = None) -> Target:
+    """QEMU with the firmware, its serial port on 127.0.0.1:`port` (a free one when not given)."""
+    fixed = port
     last = ""
-    for _ in range(3):
-        port = free_port()
+    for _ in range(1 if fixed else 3):
+        port = fixed or free_port()
         log = _logfile()
         with open(log, "wb") as lf:
             proc = subprocess.Popen(qemu_system_cmd(fw, port), stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
@@ -96,7 +98,7 @@ def start_qemu_system(fw: Firmware, *, connect_timeout: float = 10.0) -> Target:
             detail = log.read_text(errors="replace").strip()
             t.close()
             log.unlink(missing_ok=True)
-            if "in use" in detail:  # someone took the port between our probe and QEMU's bind
+            if "in use" in detail and not fixed:  # someone took the port between our probe and QEMU's bind
                 last = detail
                 continue
             raise DeviceError(f"{fw.device.name}: {e}" + (f"; QEMU said: {detail[-300:]}" if detail else "")) from None
@@ -156,16 +158,48 @@ def adb_push(fw: Firmware, timeout: float = 120.0) -> str:
     return remote
 
 
+def flash_command(fw: Firmware) -> str:
+    """`method = "command"`: the device file's argv, with {elf}, {bin}, {url} and {place} filled in."""
+    dev = fw.device
+    argv = dev.flash.get("command")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise DeviceError(f"{dev.name}: flash method 'command' needs command = [\"program\", \"arg\", ...] (with {{elf}} where the ELF goes)")
+    place = getattr(dev, "place", None)
+    fill = {"{elf}": str(fw.elf), "{bin}": str(fw.elf.with_suffix(".bin")), "{url}": place.url if place else str(dev.connect.get("url", "")),
+            "{place}": place.name if place else ""}  # fmt: skip
+    if any("{bin}" in a for a in argv):
+        objcopy = dev.build.get("cc", "arm-none-eabi-gcc").replace("gcc", "objcopy")
+        subprocess.run([objcopy, "-O", "binary", str(fw.elf), fill["{bin}"]], check=True, timeout=60)
+    cmd = []
+    for a in argv:
+        for k, v in fill.items():
+            a = a.replace(k, v)
+        cmd.append(a)
+    return _run_flasher(fw, cmd, float(dev.flash.get("timeout", 120)))
+
+
+def flash_labgrid(fw: Firmware) -> str:
+    """`method = "labgrid"`: the place's own bootstrap driver (e.g. OpenOCD) loads the ELF."""
+    from tinyconv.harness.labgrid import LabgridClient
+
+    place = getattr(fw.device, "place", None)
+    if place is None:
+        raise DeviceError(f"{fw.device.name}: flash method 'labgrid' works only through a labgrid place (--device labgrid:...)")
+    client = LabgridClient()
+    return _run_flasher(fw, client.argv("bootstrap", str(fw.elf), place=place.name), float(fw.device.flash.get("timeout", 180)))
+
+
+FLASH_METHODS = {"pyocd": flash_pyocd, "stm32loader": flash_stm32loader, "command": flash_command, "labgrid": flash_labgrid}
+
+
 def flash_only(fw: Firmware) -> str:
     """Put the firmware on the device without starting a session."""
     dev = fw.device
     if dev.kind == "serial":
         method = dev.flash.get("method", "pyocd")
-        if method == "pyocd":
-            return flash_pyocd(fw)
-        if method == "stm32loader":
-            return flash_stm32loader(fw)
-        raise DeviceError(f"{dev.name}: unknown flash method '{method}'")
+        if method not in FLASH_METHODS:
+            raise DeviceError(f"{dev.name}: unknown flash method '{method}'", hint=f"one of {', '.join(FLASH_METHODS)}")
+        return FLASH_METHODS[method](fw)
     if dev.kind == "adb":
         return f"pushed to {adb_push(fw)}"
     return f"built {fw.elf} (an emulated device loads it at each run)"
@@ -175,6 +209,10 @@ def start(fw: Firmware) -> Target:
     dev = fw.device
     if not dev.can_run:
         raise DeviceError(f"{dev.name} cannot run here: {dev.why_not}")
+    if getattr(dev, "place", None) is not None:
+        from tinyconv.harness.labgrid import start_on_place
+
+        return start_on_place(fw)
     if dev.kind == "qemu-system":
         return start_qemu_system(fw)
     if dev.kind == "qemu-user":
