@@ -18,8 +18,6 @@ from tinyconv.errors import TinyconvError
 console = Console()
 err_console = Console(stderr=True)
 
-EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "digits"
-
 
 @contextmanager
 def progress_bar(label: str):
@@ -168,6 +166,9 @@ def cmd_demo(args) -> int:
     from tinyconv.check import run_check
     from tinyconv.report import print_check
 
+    from tinyconv.resources import data_dir
+
+    EXAMPLE_DIR = data_dir("examples") / "digits"
     model = EXAMPLE_DIR / "digits_cnn.onnx"
     console.rule(f"tinyconv demo: {model.name} on {args.device}")
     with progress_bar(f"compiling and running on {args.device}") as prog:

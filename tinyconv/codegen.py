@@ -22,15 +22,15 @@ from tinyconv.errors import ModelError
 from tinyconv.ir import Graph
 from tinyconv.memory import Plan
 from tinyconv.ops import op_of
+from tinyconv.resources import data_dir
 from tinyconv.targets import Target
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "codegen_templates"
 CTYPES = {"int8": "int8_t", "int32": "int32_t", "uint8": "uint8_t", "int16": "int16_t"}
 
 
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.FileSystemLoader(str(data_dir("codegen_templates"))),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=False,
@@ -198,7 +198,7 @@ def _kernel_file(kdir: Path, filename: str, target: Target) -> Path:
 def _kernel_sources(names: list[str], target: Target) -> list[Path]:
     """The kernel files the layers use, plus every local header they #include (transitively),
     each taken from the target's most specialised backend that has it."""
-    kdir = TEMPLATES / "kernels"
+    kdir = data_dir("codegen_templates") / "kernels"
     todo = [f"{name}{ext}" for name in names for ext in (".h", ".c")]
     found: dict[str, Path] = {}
     while todo:

@@ -13,10 +13,10 @@ except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from tinyconv.errors import DeviceError
+from tinyconv.resources import data_dir
 
-REPO = Path(__file__).resolve().parent.parent.parent
-DEVICES_DIR = Path(os.environ.get("TINYCONV_DEVICES", REPO / "devices"))
-FIRMWARE_DIR = REPO / "firmware"
+DEVICES_DIR = Path(os.environ.get("TINYCONV_DEVICES") or data_dir("devices"))
+FIRMWARE_DIR = data_dir("firmware")
 KINDS = ("qemu-system", "qemu-user", "native", "serial", "adb")
 
 
