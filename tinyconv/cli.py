@@ -35,7 +35,7 @@ def cmd_compile(args) -> int:
     from tinyconv.pipeline import compile_model
 
     with progress_bar("calibrating") as prog:
-        c = compile_model(args.model, calib=args.calib, target=args.target, outdir=Path(args.output), method=args.method, prefix=args.prefix, progress=prog)
+        c = compile_model(args.model, calib=args.calib, target=args.target, outdir=Path(args.output), method=args.method, prefix=args.prefix, arena=args.arena, progress=prog)
     for note in c.notes:
         console.print(f"note: {note}")
     man = c.library.manifest
@@ -102,7 +102,7 @@ def cmd_flash(args) -> int:
     from tinyconv.harness import api
     from tinyconv.pipeline import compile_model
 
-    out = Path(args.build_dir or "build/flash")
+    out = Path(args.build_dir)
     c = compile_model(args.model, calib=args.calib, target=target_for_device(args.device), outdir=out / "lib", method=args.method)
     result = api.flash(c.library.outdir, args.device)
     console.print(f"flashed {Path(args.model).name} to {args.device}: {result}")
@@ -205,73 +205,108 @@ def cmd_farm(args) -> int:
     return 0
 
 
+DEFAULT_DEVICE = "qemu-m4"  # the README's and devices/qemu-m4.toml's default; used by every command
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Shows an option's default in --help when it has a meaningful one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _known_devices() -> str:
+    from tinyconv.harness.devices import DEVICES_DIR
+
+    return ", ".join(sorted(p.stem for p in Path(DEVICES_DIR).glob("*.toml")))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tinyconv", description="int8 CNN compiler and on-device reference checker")
+    # Global options, accepted before and after the subcommand: SUPPRESS keeps a subcommand that was
+    # not given the flag from resetting what the top-level parser read.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python tracebacks for errors")
+    p = argparse.ArgumentParser(prog="tinyconv", description="int8 CNN compiler and on-device reference checker", formatter_class=HelpFormatter,
+                                epilog="exit codes: 0 success, 1 check failed (outputs differ, unsupported ops, cross-check out of bounds), "
+                                       "2 bad input or build error, 3 device error, 130 interrupted")  # fmt: skip
     p.add_argument("--version", action="version", version=f"tinyconv {__version__}")
     p.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_):
+        return sub.add_parser(name, help=help_, description=help_, parents=[common], formatter_class=HelpFormatter)
 
     def model_args(sp, calib_required=False):
         sp.add_argument("model", help=".onnx (float or QDQ) or int8 .tflite")
-        sp.add_argument("--calib", required=calib_required, help="float calibration inputs .npy, [N, *input shape without batch] (ONNX layout)")
+        sp.add_argument("--calib", metavar="X.npy", required=calib_required, help="float calibration inputs .npy, [N, *input shape without batch] (ONNX layout)")
         sp.add_argument("--method", default="minmax", choices=("minmax", "percentile", "mse"), help="calibration range method")
 
-    c = sub.add_parser("compile", help="lower a model to an int8 C library")
+    def device_arg(sp):
+        sp.add_argument("--device", metavar="NAME", default=DEFAULT_DEVICE, help=f"device to run on: {_known_devices()} (see `tinyconv devices`), or labgrid:PLACE / labgrid:tag=DEVICE on a board farm")
+
+    from tinyconv.targets import TARGETS
+
+    c = command("compile", "lower a model to an int8 C library")
     model_args(c)
-    c.add_argument("-o", "--output", required=True, help="output directory")
-    c.add_argument("--target", default="host", choices=("host", "cortex-m4", "cortex-m7", "cortex-m55", "aarch64"))
+    c.add_argument("-o", "--output", metavar="DIR", required=True, help="output directory")
+    c.add_argument("--target", default="host", choices=tuple(TARGETS), help="CPU family the kernels are chosen for")
     c.add_argument("--prefix", default="tc_model", help="C symbol prefix")
+    c.add_argument("--arena", default="static", choices=("static", "caller"),
+                   help="static: the library owns one arena (tc_model_init/tc_model_run); caller: the application passes an arena per context (tc_model_ctx_init/tc_model_ctx_run)")
     c.add_argument("--sqnr", action="store_true", help="print the per-layer SQNR (int8 vs float)")
-    c.add_argument("--sqnr-inputs", type=int, default=16, help="calibration inputs used for --sqnr")
+    c.add_argument("--sqnr-inputs", metavar="N", type=int, default=16, help="calibration inputs used for --sqnr")
     c.set_defaults(func=cmd_compile)
 
-    i = sub.add_parser("inspect", help="ops, shapes, MACs and parameters per layer; unsupported ops")
-    i.add_argument("model")
-    i.add_argument("--json", help="write the inspection as JSON")
+    i = command("inspect", "ops, shapes, MACs and parameters per layer; unsupported ops")
+    i.add_argument("model", help=".onnx or .tflite model")
+    i.add_argument("--json", metavar="R.json", help="write the inspection as JSON")
     i.set_defaults(func=cmd_inspect)
 
-    k = sub.add_parser("check", help="run on a device and compare every output byte with the reference")
+    k = command("check", "run on a device and compare every output byte with the reference")
     model_args(k)
-    k.add_argument("--device", default="host")
-    k.add_argument("--inputs", help="inputs .npy, float (quantized at the model edge) or int8 (used as is)")
-    k.add_argument("--labels", help="integer class labels .npy, to report float and int8 accuracy")
-    k.add_argument("--save-outputs", help="write the device's int8 outputs .npy, [N, *output shape] (ONNX layout)")
-    k.add_argument("--json", help="write the report as JSON")
-    k.add_argument("--junit", help="write a JUnit XML result")
-    k.add_argument("--build-dir", help="keep the generated library and build here")
+    device_arg(k)
+    k.add_argument("--inputs", metavar="Y.npy", help="inputs .npy, float (quantized at the model edge) or int8 (used as is); default: the calibration set")
+    k.add_argument("--labels", metavar="L.npy", help="integer class labels .npy, to report float and int8 accuracy")
+    k.add_argument("--save-outputs", metavar="Z.npy", help="write the device's int8 outputs .npy, [N, *output shape] (ONNX layout)")
+    k.add_argument("--json", metavar="R.json", help="write the report as JSON")
+    k.add_argument("--junit", metavar="R.xml", help="write a JUnit XML result")
+    k.add_argument("--build-dir", metavar="DIR", help="keep the generated library and build here (default: a temporary folder)")
     k.set_defaults(func=cmd_check)
 
-    pr = sub.add_parser("profile", help="instructions per inference and per layer, arena, stack, flash")
+    pr = command("profile", "instructions per inference and per layer, arena, stack, flash")
     model_args(pr)
-    pr.add_argument("--device", default="qemu-m4")
-    pr.add_argument("--inputs", help="input .npy (the first sample is used; default: first calibration input or zeros)")
-    pr.add_argument("--json", help="write the profile as JSON")
+    device_arg(pr)
+    pr.add_argument("--inputs", metavar="Y.npy", help="input .npy (the first sample is used; default: first calibration input or zeros)")
+    pr.add_argument("--json", metavar="R.json", help="write the profile as JSON")
     pr.set_defaults(func=cmd_profile)
 
-    f = sub.add_parser("flash", help="build and flash only (leaves the runner on a real board)")
+    f = command("flash", "build and flash only (leaves the runner on a real board)")
     model_args(f)
-    f.add_argument("--device", default="qemu-m4")
-    f.add_argument("--build-dir")
+    device_arg(f)
+    f.add_argument("--build-dir", metavar="DIR", default="build/flash", help="where the generated library and firmware go")
     f.set_defaults(func=cmd_flash)
 
-    d = sub.add_parser("devices", help="list devices and whether each can run here")
+    d = command("devices", "list devices and whether each can run here")
     d.set_defaults(func=cmd_devices)
 
-    q = sub.add_parser("quantize", help="write tinyconv's quantization as QDQ ONNX (for an onnxruntime cross-check)")
+    q = command("quantize", "write tinyconv's quantization as QDQ ONNX (for an onnxruntime cross-check)")
     model_args(q)  # a float model needs --calib; a QDQ / QOperator one has its own parameters
-    q.add_argument("-o", "--output", required=True)
+    q.add_argument("-o", "--output", metavar="MODEL.qdq.onnx", required=True, help="QDQ ONNX file to write")
     q.add_argument("--crosscheck", action="store_true", help="run onnxruntime on the exported layers and bound the difference (≤ 1 LSB)")
-    q.add_argument("--inputs", help="inputs for --crosscheck (default: the calibration set)")
-    q.add_argument("--json", help="write the cross-check as JSON")
+    q.add_argument("--inputs", metavar="Y.npy", help="inputs for --crosscheck (default: the calibration set)")
+    q.add_argument("--json", metavar="R.json", help="write the cross-check as JSON")
     q.set_defaults(func=cmd_quantize)
 
-    fa = sub.add_parser("farm", help="a local labgrid farm of emulated boards: up, down, status")
-    fa.add_argument("action", choices=("up", "down", "status"))
+    fa = command("farm", "a local labgrid farm of emulated boards: up, down, status")
+    fa.add_argument("action", choices=("up", "down", "status"), help="start, stop or show the local farm")
     fa.add_argument("--boards", default="qemu-m4:2", help="emulated boards for 'up', DEVICE:COUNT[,...] (default: %(default)s)")
     fa.set_defaults(func=cmd_farm)
 
-    m = sub.add_parser("demo", help="compile the bundled example and check it on an emulated board")
-    m.add_argument("--device", default="qemu-m4")
+    m = command("demo", "compile the bundled example and check it on an emulated board")
+    device_arg(m)
     m.set_defaults(func=cmd_demo)
     return p
 

@@ -64,6 +64,7 @@ def compile_model(
     method: str = "minmax",
     prefix: str = "tc_model",
     progress=None,
+    arena: str = "static",
 ) -> Compiled:
     t0 = time.perf_counter()
     g = model if isinstance(model, Graph) else load_model(model)
@@ -76,5 +77,6 @@ def compile_model(
     plan = memory.plan_memory(g)
     lib = None
     if outdir is not None:
-        lib = codegen.generate(g, plan, get_target(target), Path(outdir), prefix=prefix, provenance=f"options: target={target} calibration={method}")
+        lib = codegen.generate(g, plan, get_target(target), Path(outdir), prefix=prefix, arena=arena,
+                               provenance=f"options: target={target} calibration={method} arena={arena}")
     return Compiled(float_graph, g, plan, lib, time.perf_counter() - t0, list(g.notes))

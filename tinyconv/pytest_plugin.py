@@ -24,12 +24,13 @@ def pytest_addoption(parser):
 @pytest.fixture
 def tinyconv_check(request, tmp_path):
     from tinyconv.check import run_check
+    from tinyconv.cli import DEFAULT_DEVICE
     from tinyconv.errors import TinyconvError
 
     forced = request.config.getoption("--tinyconv-device") or os.environ.get("TINYCONV_DEVICE")
 
-    def check(model, *, calib=None, inputs=None, device: str = "qemu-m4", labels=None, **kwargs) -> dict:
-        dev = forced or device
+    def check(model, *, calib=None, inputs=None, device: str | None = None, labels=None, **kwargs) -> dict:
+        dev = forced or device or DEFAULT_DEVICE
         try:
             report, _, _ = run_check(Path(model), device=dev, calib=calib, inputs=inputs, labels=labels,
                                      workdir=tmp_path / f"tinyconv-{dev}", **kwargs)  # fmt: skip
