@@ -1,0 +1,140 @@
+"""The generated library in a real firmware build: examples/firmware_app (CMake) links the digits
+model twice (caller-owned arenas, two contexts) and a two-input, two-output model (static arena in a
+named section), for the host and, with the arm-none-eabi toolchain file, for the Cortex-M4 on
+QEMU mps2-an386. Every output byte is compared with the NumPy reference."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
+
+from ir_graphs import GraphBuilder  # noqa: E402
+
+from tinyconv import reference  # noqa: E402
+from tinyconv.fixedpoint import quantize  # noqa: E402
+from tinyconv.pipeline import compile_model  # noqa: E402
+from tinyconv.quantize import params_for_range  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent.parent
+APP = REPO / "examples" / "firmware_app"
+EXAMPLE = REPO / "examples" / "digits"
+SAMPLES = 6
+
+pytestmark = [pytest.mark.slow, pytest.mark.device]
+
+
+def two_io_graph():
+    """Two inputs, two outputs; output 0 is also read by a later layer."""
+    rng = np.random.default_rng(7)
+    b = GraphBuilder("two_io", (1, 6, 6, 3))
+    from tinyconv.ir import Tensor
+
+    b.g.add_tensor(Tensor("y", (1, 6, 6, 3)))
+    b.g.inputs = ["x", "y"]
+    node, const = b.node, b.const
+    conv = dict(strides=(1, 1), dilations=(1, 1), pads=(1, 1, 1, 1), groups=1)
+    ca = node("conv_a", "conv2d", ["x", const("wa", rng.normal(size=(4, 3, 3, 3)) / 3), const("ba", rng.normal(size=4))], act=(0.0, None), **conv)
+    cb = node("conv_b", "conv2d", ["y", const("wb", rng.normal(size=(4, 3, 3, 3)) / 3)], act=None, **conv)
+    s = node("sum", "add", [ca, cb], act=None)
+    m = node("mean", "mean", [s], (1, 1, 1, 4), axes=(1, 2), keepdims=True)
+    f = node("flat", "reshape", [m], (1, 4), shape=(1, 4))
+    logits = node("fc", "fully_connected", [f, const("wf", rng.normal(size=(3, 4))), const("bf", rng.normal(size=3))], (1, 3), act=None)
+    g = b.finish(logits)
+    g.outputs = [s, logits]
+    # calibrate every activation from float runs (the calibration API takes one input; this model has two)
+    xs = rng.normal(size=(16, 2, 1, 6, 6, 3)).astype(np.float32)
+    runs = [reference.run(g, {"x": x, "y": y}, mode="float", keep=True) for x, y in xs]
+    for name in runs[0]:
+        v = np.stack([r[name] for r in runs])
+        g.given_quant[name] = params_for_range(float(v.min()), float(v.max()))
+    return g, xs[0]
+
+
+def c_array(name: str, data: np.ndarray) -> str:
+    return f"static const int8_t {name}[{data.size}] = {{{', '.join(str(int(v)) for v in data.reshape(-1))}}};\n"
+
+
+@pytest.fixture(scope="module")
+def app_sources(tmp_path_factory):
+    """Generated libraries for each target, the app's inputs header and the expected outputs."""
+    root = tmp_path_factory.mktemp("fwapp")
+    x = np.load(EXAMPLE / "test_x.npy")[:SAMPLES]
+    g2, (x2, y2) = two_io_graph()
+    libs = {}
+    for target in ("host", "cortex-m4"):
+        d = compile_model(EXAMPLE / "digits_cnn.onnx", calib=EXAMPLE / "calib.npy", target=target, outdir=root / target / "digits", prefix="digits", arena="caller")
+        t = compile_model(g2, target=target, outdir=root / target / "two", prefix="two")
+        libs[target] = (d, t)
+    d, t = libs["host"]
+    s, z = d.graph.tensors[d.graph.inputs[0]].quant.scalar()
+    xq = quantize(reference.onnx_in(d.graph, x), s, z)
+    expected = {("digits", k % 2, k): reference.run_batch(d.graph, xq[k : k + 1]).reshape(-1) for k in range(SAMPLES)}
+    qin = [quantize(v, *t.graph.tensors[n].quant.scalar()) for n, v in zip(t.graph.inputs, (x2, y2))]
+    outs = reference.run(t.graph, dict(zip(t.graph.inputs, qin)))
+    for k, name in enumerate(t.graph.outputs):
+        expected[("two", k, 0)] = outs[name].reshape(-1)
+    inc = root / "include"
+    inc.mkdir()
+    header = "#include <stdint.h>\n#define DIGITS_SAMPLES %d\n" % SAMPLES
+    header += f"static const int8_t digits_inputs[{SAMPLES}][{xq[0].size}] = {{" + ", ".join(
+        "{" + ", ".join(str(int(v)) for v in row.reshape(-1)) + "}" for row in xq) + "};\n"  # fmt: skip
+    header += c_array("two_in0", qin[0]) + c_array("two_in1", qin[1])
+    (inc / "app_inputs.h").write_text(header)
+    return root, inc, expected
+
+
+def parse(stdout: str) -> dict:
+    got = {}
+    lines = stdout.splitlines()
+    assert lines and lines[-1] == "done", f"the app did not finish:\n{stdout[-2000:]}"
+    for line in lines[:-1]:
+        tag, a, b, data = line.split()
+        got[(tag, int(a), int(b))] = np.frombuffer(bytes.fromhex(data), np.int8)
+    return got
+
+
+def assert_bit_exact(got: dict, expected: dict) -> None:
+    assert set(got) == set(expected)
+    for key, want in expected.items():
+        np.testing.assert_array_equal(got[key], want.astype(np.int8), err_msg=f"{key}")
+
+
+def cmake_build(src_root: Path, inc: Path, build: Path, *extra: str) -> None:
+    cfg = ["cmake", "-S", str(APP), "-B", str(build), f"-DTC_DIGITS_DIR={src_root / 'digits'}", f"-DTC_TWO_DIR={src_root / 'two'}",
+           f"-DTC_APP_INPUTS={inc}", "-DCMAKE_BUILD_TYPE=Release", *extra]  # fmt: skip
+    for cmd in (cfg, ["cmake", "--build", str(build), "-j", "2"]):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+
+
+def test_cmake_app_on_the_host(app_sources):
+    if shutil.which("cmake") is None:
+        pytest.skip("cmake is not installed (run scripts/setup)")
+    root, inc, expected = app_sources
+    build = root / "build-host"
+    cmake_build(root / "host", inc, build)
+    r = subprocess.run([str(build / "app")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_bit_exact(parse(r.stdout), expected)
+
+
+def test_cmake_app_on_cortex_m4(app_sources):
+    for tool in ("cmake", "arm-none-eabi-gcc", "qemu-system-arm"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (run scripts/setup)")
+    root, inc, expected = app_sources
+    build = root / "build-m4"
+    cmake_build(root / "cortex-m4", inc, build, f"-DCMAKE_TOOLCHAIN_FILE={APP / 'arm-none-eabi.cmake'}")
+    assert ".bss.two_arena" in (build / "app.map").read_text(), "the static arena is not in its named section"
+    r = subprocess.run(["qemu-system-arm", "-machine", "mps2-an386", "-cpu", "cortex-m4", "-kernel", str(build / "app.elf"), "-display", "none",
+                        "-monitor", "none", "-serial", "stdio", "-semihosting-config", "enable=on,target=native"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert_bit_exact(parse(r.stdout), expected)
