@@ -19,6 +19,8 @@ from tinyconv.errors import DataError
 from tinyconv.fixedpoint import dequantize, quantize
 from tinyconv.ir import Graph
 from tinyconv.pipeline import Compiled, compile_model, load_calibration
+from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics
+from tinyconv.progress import phase
 from tinyconv.quantize import sqnr_db
 from tinyconv.report import compare
 
@@ -57,6 +59,22 @@ def prepare_inputs(graph: Graph, data) -> Inputs:
     if arr.dtype == np.int8:
         return Inputs(reference.onnx_in(graph, arr).astype(np.int8), None)
     raise DataError(f"inputs must be float32 or int8 (got {arr.dtype})")
+
+
+def _running(progress):
+    """Passes counts on to `progress`, announcing the "running" phase with the first one."""
+    if progress is None:
+        return None
+    started = False
+
+    def count(done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            phase(progress, "running")
+        progress(done, total)
+
+    return count
 
 
 def load_array(path, what: str) -> np.ndarray:
@@ -98,6 +116,22 @@ def first_divergent_layer(compiled: Compiled, device: str, x: np.ndarray) -> dic
     return None
 
 
+LAYER_METRIC_INPUTS = 16
+
+
+def _add_layer_errors(report: dict, compiled: Compiled, device: str, xq: np.ndarray, float_onnx, progress) -> None:
+    g = compiled.graph
+    phase(progress, f"comparing every layer on {device}")
+    diffs = layer_diffs(g, xq[0], device_layers(compiled, device, xq[0]))
+    fm = {}
+    if float_onnx is not None:
+        phase(progress, "float metrics per layer")
+        fm = layer_float_metrics(compiled.float_graph, g, reference.onnx_in(compiled.float_graph, float_onnx[:LAYER_METRIC_INPUTS]))
+    for row, node, d in zip(report["layers"], g.nodes, diffs):
+        row.update(d)
+        row["float_metrics"] = fm.get(node.outputs[0])
+
+
 def onnxruntime_outputs(model_path: Path, float_onnx: np.ndarray) -> np.ndarray | None:
     """Float outputs from onnxruntime for an ONNX model, or None where that does not apply."""
     if Path(model_path).suffix.lower() != ".onnx":
@@ -137,13 +171,19 @@ def _run_check(
     workdir: Path | None = None,
     progress=None,
     compare_onnxruntime: bool = True,
+    layer_report: bool = False,
 ) -> tuple[dict, np.ndarray, Compiled]:
-    """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model)."""
+    """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model).
+
+    layer_report adds per-layer device-vs-reference differences (one more device session, on the
+    first input) and per-layer float metrics (the int8 reference vs the float model, first
+    LAYER_METRIC_INPUTS inputs) to report["layers"]."""
     t0 = time.perf_counter()
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="tinyconv-")
         workdir = Path(tmp.name)
+    phase(progress, "compiling")
     compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
     g = compiled.graph
     if inputs is None:
@@ -154,7 +194,8 @@ def _run_check(
         data = inputs if not isinstance(inputs, (str, Path)) else load_array(inputs, "inputs")
     ins = prepare_inputs(g, data)
     expected = reference.run_batch(g, ins.int8_ir)
-    got = device_outputs(compiled, device, ins.int8_ir, progress).reshape(expected.shape).astype(np.int8)
+    phase(progress, f"building and starting {device}")
+    got = device_outputs(compiled, device, ins.int8_ir, _running(progress)).reshape(expected.shape).astype(np.int8)
     report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device}
     report.update(compare(got, expected))
     report["inputs"] = int(len(ins.int8_ir))
@@ -168,13 +209,15 @@ def _run_check(
     so, zo = g.tensors[out].quant.scalar()
     got_onnx = reference.onnx_out(g, got)
     deq = dequantize(got_onnx, so, zo)
-    report["outputs"] = [{"name": out, "shape": list(got_onnx.shape[1:]), "scale": so, "zero_point": zo}]
+    report["outputs"] = [{"name": out, "shape": list(got_onnx.shape[1:]), "scale": so, "zero_point": zo, "elements": report["elements"],
+                          "mismatches": report["mismatches"], "max_abs_diff": report["max_abs_diff"], "float_metrics": None}]  # fmt: skip
     report["sqnr_db"] = []
     float_ref = None
     if compiled.float_graph is not None:
         fin = ins.float_onnx if ins.float_onnx is not None else dequantize(data, *g.tensors[g.inputs[0]].quant.scalar())
         float_ref = reference.onnx_out(compiled.float_graph, reference.run_batch(compiled.float_graph, reference.onnx_in(compiled.float_graph, fin), mode="float"))
         report["sqnr_db"].append({"name": out, "sqnr_db": sqnr_db(float_ref, deq)})
+        report["outputs"][0]["float_metrics"] = float_metrics(float_ref, deq)
         if compare_onnxruntime and not isinstance(model, Graph):
             ort_out = onnxruntime_outputs(Path(model), fin)
             if ort_out is not None:
@@ -187,6 +230,8 @@ def _run_check(
         if float_ref is not None:
             report["float_accuracy"] = float(np.mean(float_ref.reshape(len(y), -1).argmax(axis=1) == y))
     report["layers"] = [{"name": lay["name"], "op": lay["op"], "output_shape": lay["output_shape"], "macs": lay["macs"]} for lay in man["layers"]]
+    if layer_report:
+        _add_layer_errors(report, compiled, device, ins.int8_ir, fin if compiled.float_graph is not None else None, progress)
     report["macs"] = int(sum(lay["macs"] for lay in man["layers"]))
     report["notes"] = compiled.notes
     report["seconds"] = round(time.perf_counter() - t0, 3)

@@ -4,31 +4,59 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tinyconv import __version__
 from tinyconv.errors import TinyconvError
 
-console = Console()
-err_console = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """Rich console; when the stream is not a terminal (a pipe, a file, CI), lines are never cut or wrapped."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=100_000, soft_wrap=True)
 
 
-@contextmanager
+console = _console()
+err_console = _console(stderr=True)
+
+
 def progress_bar(label: str):
-    """A callback(done, total) that drives a rich progress bar (silent when not a terminal)."""
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True) as p:
-        task = p.add_task(label, total=None)
+    """A progress callback with phases: a transient bar on a terminal, plain lines in logs."""
+    from tinyconv.progress import progress_reporter
 
-        def update(done: int, total: int) -> None:
-            p.update(task, completed=done, total=total)
+    return progress_reporter(label, err_console)
 
-        yield update
+
+REPORTING = ("check", "profile", "inspect", "quantize")  # commands that write --json (and check --junit)
+
+
+def write_reports(args, command: str, body: dict, *, ok: bool, error: dict | None = None) -> None:
+    """The --json / --junit files of a command, in the versioned report format."""
+    from tinyconv.report import envelope, to_json, to_junit
+
+    report = envelope(command, body, ok=ok, error=error)
+    if getattr(args, "json", None):
+        to_json(report, Path(args.json))
+    if getattr(args, "junit", None):
+        to_junit(report, Path(args.junit))
+
+
+def write_error_reports(args, exc: BaseException) -> None:
+    """A failed command still writes its --json / --junit files, carrying the error."""
+    if getattr(args, "command", None) not in REPORTING or not (getattr(args, "json", None) or getattr(args, "junit", None)):
+        return
+    from tinyconv.report import error_info
+
+    body = {"model": str(args.model), "device": getattr(args, "device", None)}
+    try:
+        write_reports(args, args.command, body, ok=False, error=error_info(exc))
+    except OSError as e:
+        err_console.print(f"[red]error:[/red] cannot write the report: {escape(str(e))}", highlight=False, soft_wrap=True)
 
 
 def cmd_compile(args) -> int:
@@ -58,41 +86,35 @@ def cmd_inspect(args) -> int:
     from tinyconv.inspect import inspect_model, print_inspection
 
     info = inspect_model(args.model)
-    if args.json:
-        from tinyconv.report import to_json
-
-        to_json(info, Path(args.json))
+    body = {k: v for k, v in info.items() if k != "error"}
+    error = {"type": "UnsupportedError", "message": info["error"], "node": None, "exit_code": 1} if info.get("error") else None
+    write_reports(args, "inspect", body, ok=not info["unsupported"], error=error)
     print_inspection(info, console)
     return 0 if not info["unsupported"] else 1
 
 
 def cmd_check(args) -> int:
     from tinyconv.check import run_check
-    from tinyconv.report import print_check, to_json, to_junit
+    from tinyconv.report import print_check
 
     with progress_bar(f"running on {args.device}") as prog:
         report, outputs, _ = run_check(
             args.model, device=args.device, calib=args.calib, inputs=args.inputs, labels=args.labels,
-            method=args.method, workdir=Path(args.build_dir) if args.build_dir else None, progress=prog,
+            method=args.method, workdir=Path(args.build_dir) if args.build_dir else None, progress=prog, layer_report=True,
         )  # fmt: skip
     if args.save_outputs:
         np.save(args.save_outputs, outputs)
-    if args.json:
-        to_json(report, Path(args.json))
-    if args.junit:
-        to_junit(report, Path(args.junit))
+    write_reports(args, "check", report, ok=report["bit_exact"])
     print_check(report, console)
     return 0 if report["bit_exact"] else 1
 
 
 def cmd_profile(args) -> int:
     from tinyconv.profile import print_profile, run_profile
-    from tinyconv.report import to_json
 
     with progress_bar(f"profiling on {args.device}") as prog:
         result = run_profile(args.model, device=args.device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
-    if args.json:
-        to_json(result, Path(args.json))
+    write_reports(args, "profile", result, ok=True)
     print_profile(result, console)
     return 0
 
@@ -134,9 +156,10 @@ def cmd_quantize(args) -> int:
     c = compile_model(args.model, calib=args.calib, method=args.method)
     export_qdq(args.model, c.graph, Path(args.output))
     console.print(f"wrote {args.output}: tinyconv's int8 quantization as QDQ ONNX")
+    body = {"model": str(args.model), "output_model": str(args.output), "crosscheck": None}
     if not args.crosscheck:
+        write_reports(args, "quantize", body, ok=True)
         return 0
-    import json
 
     from tinyconv.check import load_array, prepare_inputs
     from tinyconv.crosscheck import layerwise
@@ -151,13 +174,12 @@ def cmd_quantize(args) -> int:
     for col in ("tensor", "elements", "identical", "max |diff| (LSB)"):
         t.add_column(col, justify="left" if col == "tensor" else "right")
     for lay in cc.layers:
-        t.add_row(lay.tensor[:60], f"{lay.elements:,}", f"{100 * lay.identical_fraction:.2f} %", str(lay.max_abs_diff))
+        t.add_row(lay.tensor, f"{lay.elements:,}", f"{100 * lay.identical_fraction:.2f} %", str(lay.max_abs_diff))
     console.print(t)
     verdict = "PASS" if cc.ok else "FAIL"
     console.print(f"{verdict}: max |diff| {cc.max_abs_diff} LSB (bound 1), identical {100 * cc.identical_fraction:.3f} % (bound 99 %)")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"ok": cc.ok, "max_abs_diff": cc.max_abs_diff, "identical_fraction": cc.identical_fraction,
-                                               "layers": [vars(lay) for lay in cc.layers]}, indent=2))  # fmt: skip
+    body["crosscheck"] = {"ok": cc.ok, "max_abs_diff": cc.max_abs_diff, "identical_fraction": cc.identical_fraction, "layers": [vars(lay) for lay in cc.layers]}
+    write_reports(args, "quantize", body, ok=cc.ok)
     return 0 if cc.ok else 1
 
 
@@ -170,7 +192,7 @@ def cmd_demo(args) -> int:
 
     EXAMPLE_DIR = data_dir("examples") / "digits"
     model = EXAMPLE_DIR / "digits_cnn.onnx"
-    console.rule(f"tinyconv demo: {model.name} on {args.device}")
+    console.print(f"[bold]tinyconv demo: {model.name} on {args.device}[/bold]")
     with progress_bar(f"compiling and running on {args.device}") as prog:
         report, _, _ = run_check(model, device=args.device, calib=EXAMPLE_DIR / "calib.npy", inputs=EXAMPLE_DIR / "test_x.npy",
                                  labels=EXAMPLE_DIR / "test_y.npy", progress=prog)  # fmt: skip
@@ -316,13 +338,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except TinyconvError as e:
+        write_error_reports(args, e)
         if args.debug:
             raise
         err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
         return e.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        write_error_reports(args, e)
         err_console.print("interrupted")
         return 130
+    except Exception as e:  # a bug: still leave the report files, then show the traceback
+        write_error_reports(args, e)
+        raise
 
 
 if __name__ == "__main__":

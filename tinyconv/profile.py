@@ -13,6 +13,7 @@ from rich.table import Table
 
 from tinyconv.check import load_array, prepare_inputs, target_for_device
 from tinyconv.pipeline import compile_model
+from tinyconv.progress import phase
 
 
 def run_profile(model, *, device: str = "qemu-m4", **kw) -> dict:
@@ -34,6 +35,7 @@ def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: st
         tmp = tempfile.TemporaryDirectory(prefix="tinyconv-profile-")
         workdir = Path(tmp.name)
     t0 = time.perf_counter()
+    phase(progress, "compiling")
     c = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
     compile_seconds = time.perf_counter() - t0
     source = inputs if inputs is not None else calib
@@ -42,6 +44,7 @@ def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: st
         x = prepare_inputs(c.graph, data[:1] if data.ndim > len(c.graph.tensors[c.graph.inputs[0]].shape) - 1 else data).int8_ir[0]
     else:
         x = np.zeros(c.graph.tensors[c.graph.inputs[0]].shape[1:], np.int8)
+    phase(progress, f"building, starting {device} and profiling")
     res = api.profile(c.library.outdir, device, x.reshape(-1))
     r = dataclasses.asdict(res) if dataclasses.is_dataclass(res) else dict(res)
     man = c.library.manifest

@@ -18,7 +18,7 @@ def compare(device: np.ndarray, expected: np.ndarray) -> dict:
     e = np.asarray(expected, np.int16).reshape(len(expected), -1)
     if d.shape != e.shape:
         return {"bit_exact": False, "elements": int(e.size), "mismatches": int(e.size), "max_abs_diff": None,
-                "mismatched_inputs": list(range(len(e))), "error": f"device gave shape {list(d.shape)}, expected {list(e.shape)}"}  # fmt: skip
+                "mismatched_inputs": list(range(len(e))), "shape_error": f"device gave shape {list(d.shape)}, expected {list(e.shape)}"}  # fmt: skip
     diff = np.abs(d - e)
     bad_rows = np.nonzero(diff.max(axis=1) > 0)[0] if diff.size else np.array([], int)
     return {
@@ -28,6 +28,34 @@ def compare(device: np.ndarray, expected: np.ndarray) -> dict:
         "max_abs_diff": int(diff.max()) if diff.size else 0,
         "mismatched_inputs": [int(i) for i in bad_rows[:20]],
     }
+
+
+SCHEMA_VERSION = 1  # bump when a field changes meaning; tinyconv/report_schema.json describes it
+
+
+def schema() -> dict:
+    """The JSON Schema every report file follows (tinyconv/report_schema.json)."""
+    from importlib import resources
+
+    return json.loads(resources.files("tinyconv").joinpath("report_schema.json").read_text())
+
+
+def error_info(exc: BaseException) -> dict:
+    """An exception as the report's `error` object."""
+    from tinyconv.errors import TinyconvError
+
+    if isinstance(exc, TinyconvError):
+        return {"type": type(exc).__name__, "message": str(exc), "node": exc.node, "exit_code": exc.exit_code}
+    if isinstance(exc, KeyboardInterrupt):
+        return {"type": "KeyboardInterrupt", "message": "interrupted", "node": None, "exit_code": 130}
+    return {"type": type(exc).__name__, "message": f"internal error: {exc}", "node": None, "exit_code": 1}
+
+
+def envelope(command: str, body: dict, *, ok: bool, error: dict | None = None) -> dict:
+    """A command's result in the versioned report format (see schema())."""
+    from tinyconv import __version__
+
+    return {"schema_version": SCHEMA_VERSION, "command": command, "tinyconv_version": __version__, "ok": bool(ok), "error": error, **body}
 
 
 def _finite(x):
@@ -111,9 +139,20 @@ def print_layers(layers: list[dict], console: Console | None = None, title: str 
 
 
 def to_junit(report: dict, path: Path) -> None:
-    """One test case per check; failure text carries the counts a CI log needs."""
-    name = f"{Path(report['model']).name}[{report['device']}]"
+    """One test case per check; failure text carries the counts a CI log needs, an error its message."""
+    name = f"{Path(str(report.get('model', '?'))).name}[{report.get('device')}]"
     body = ""
+    if report.get("error"):
+        err = report["error"]
+        body = f"<error type={quoteattr(err['type'])} message={quoteattr(err['message'])}>{escape(err['message'])}</error>"
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<testsuites><testsuite name="tinyconv.check" tests="1" failures="0" errors="1">'
+            f'<testcase classname="tinyconv.check" name={quoteattr(name)} time="0.000">{body}</testcase>'
+            "</testsuite></testsuites>\n"
+        )
+        Path(path).write_text(xml)
+        return
     if not report["bit_exact"]:
         msg = f"{report['mismatches']} of {report['elements']} output bytes differ; max |diff| {report['max_abs_diff']}"
         if report.get("first_divergent_layer"):

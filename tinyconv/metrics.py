@@ -1,0 +1,55 @@
+"""Error metrics between the int8 result (dequantized) and the float model, as embedded users know
+them from vendor validation tools, plus the byte comparison per layer against the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyconv import reference
+from tinyconv.fixedpoint import dequantize, quantize
+from tinyconv.ir import Graph
+
+
+def float_metrics(ref: np.ndarray, got: np.ndarray) -> dict:
+    """RMSE, MAE, L2 relative error ‖got − ref‖ / ‖ref‖ and cosine similarity, over all elements."""
+    r = np.asarray(ref, np.float64).reshape(-1)
+    g = np.asarray(got, np.float64).reshape(-1)
+    d = g - r
+    nr, ng = float(np.linalg.norm(r)), float(np.linalg.norm(g))
+    return {
+        "rmse": float(np.sqrt(np.mean(d * d))) if d.size else 0.0,
+        "mae": float(np.mean(np.abs(d))) if d.size else 0.0,
+        "l2_relative": float(np.linalg.norm(d) / nr) if nr > 0 else (0.0 if not d.any() else None),
+        "cosine": float(np.dot(r, g) / (nr * ng)) if nr > 0 and ng > 0 else (1.0 if nr == ng else 0.0),
+    }
+
+
+def layer_float_metrics(float_graph: Graph, int8_graph: Graph, inputs_ir: np.ndarray) -> dict[str, dict]:
+    """Per node output tensor: float_metrics of the dequantized int8 reference vs the float reference."""
+    (inp,) = int8_graph.inputs
+    s_in, z_in = int8_graph.tensors[inp].quant.scalar()
+    shape = int8_graph.tensors[inp].shape
+    acc: dict[str, tuple[list, list]] = {}
+    for x in inputs_ir:
+        fv = reference.run(float_graph, {inp: x.reshape(shape)}, mode="float", keep=True)
+        qv = reference.run(int8_graph, {inp: quantize(x, s_in, z_in).reshape(shape)}, mode="int8", keep=True)
+        for node in int8_graph.nodes:
+            o = node.outputs[0]
+            if o in fv and o in qv:
+                f, q = acc.setdefault(o, ([], []))
+                f.append(fv[o].reshape(-1))
+                q.append(dequantize(qv[o], *int8_graph.tensors[o].quant.scalar()).reshape(-1))
+    return {o: float_metrics(np.concatenate(f), np.concatenate(q)) for o, (f, q) in acc.items()}
+
+
+def layer_diffs(int8_graph: Graph, x: np.ndarray, device_layers: list[np.ndarray]) -> list[dict]:
+    """Per layer: mismatching elements and max |diff| of the device's output against the reference, for one input."""
+    (inp,) = int8_graph.inputs
+    ref = reference.run(int8_graph, {inp: x.reshape(int8_graph.tensors[inp].shape)}, mode="int8", keep=True)
+    out = []
+    for node, d in zip(int8_graph.nodes, device_layers):
+        e = ref[node.outputs[0]].reshape(-1).astype(np.int16)
+        diff = np.abs(np.asarray(d, np.int16).reshape(-1) - e) if d.size == e.size else None
+        out.append({"mismatches": int(np.count_nonzero(diff)) if diff is not None else int(e.size),
+                    "max_abs_diff": int(diff.max()) if diff is not None and diff.size else (0 if diff is not None else None)})  # fmt: skip
+    return out
