@@ -106,6 +106,18 @@ def cmd_check(args) -> int:
         np.save(args.save_outputs, outputs)
     write_reports(args, "check", report, ok=report["bit_exact"])
     print_check(report, console)
+    if args.html:
+        from tinyconv import html_report
+        from tinyconv.harness.devices import load_device
+
+        prof = None
+        if load_device(args.device).kind != "native":  # the host build has no instruction counter
+            from tinyconv.profile import run_profile
+
+            with progress_bar(f"profiling on {args.device}") as prog:
+                prof = run_profile(args.model, device=args.device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
+        html_report.write(Path(args.html), check=report, profile=prof)
+        console.print(f"wrote {args.html}")
     return 0 if report["bit_exact"] else 1
 
 
@@ -116,6 +128,11 @@ def cmd_profile(args) -> int:
         result = run_profile(args.model, device=args.device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
     write_reports(args, "profile", result, ok=True)
     print_profile(result, console)
+    if args.html:
+        from tinyconv import html_report
+
+        html_report.write(Path(args.html), profile=result)
+        console.print(f"wrote {args.html}")
     return 0
 
 
@@ -295,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--save-outputs", metavar="Z.npy", help="write the device's int8 outputs .npy, [N, *output shape] (ONNX layout)")
     k.add_argument("--json", metavar="R.json", help="write the report as JSON")
     k.add_argument("--junit", metavar="R.xml", help="write a JUnit XML result")
+    k.add_argument("--html", metavar="R.html", help="write an HTML report with plots: per-layer error and (on a device that counts) per-layer instructions; needs matplotlib")
     k.add_argument("--build-dir", metavar="DIR", help="keep the generated library and build here (default: a temporary folder)")
     k.set_defaults(func=cmd_check)
 
@@ -303,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     device_arg(pr)
     pr.add_argument("--inputs", metavar="Y.npy", help="input .npy (the first sample is used; default: first calibration input or zeros)")
     pr.add_argument("--json", metavar="R.json", help="write the profile as JSON")
+    pr.add_argument("--html", metavar="R.html", help="write an HTML report with the per-layer profile as a plot; needs matplotlib")
     pr.set_defaults(func=cmd_profile)
 
     f = command("flash", "build and flash only (leaves the runner on a real board)")

@@ -94,3 +94,44 @@ def test_tables_are_not_cut_when_stdout_is_not_a_terminal(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tinyconv.cli", "inspect", str(tmp_path / "m.onnx")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert long_name in r.stdout and "…" not in r.stdout
+
+
+class _HtmlOutline(__import__("html.parser").parser.HTMLParser):
+    """Headings, inline SVG pictures and the text inside them."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings, self.svgs, self.svg_text, self._in = [], 0, [], []
+
+    def handle_starttag(self, tag, attrs):
+        self._in.append(tag)
+        self.svgs += tag == "svg"
+
+    def handle_endtag(self, tag):
+        while self._in and self._in.pop() != tag:
+            pass
+
+    def handle_data(self, data):
+        if self._in and self._in[-1] == "h2":
+            self.headings.append(data)
+        elif "svg" in self._in and data.strip():
+            self.svg_text.append(data.strip())
+
+
+def html_outline(path: Path) -> _HtmlOutline:
+    pytest.importorskip("matplotlib", reason="--html needs matplotlib (pip install tinyconv[html])")
+    o = _HtmlOutline()
+    o.feed(Path(path).read_text())
+    return o
+
+
+def test_check_html_report_has_the_per_layer_error_as_pictures(tmp_path):
+    pytest.importorskip("matplotlib", reason="--html needs matplotlib (pip install tinyconv[html])")
+    rc = main(["check", str(EXAMPLE / "digits_cnn.onnx"), "--calib", str(EXAMPLE / "calib.npy"), "--device", "host", "--html", str(tmp_path / "r.html")])
+    assert rc == 0
+    o = html_outline(tmp_path / "r.html")
+    assert "Per-layer error against the float model" in o.headings
+    assert "Per-layer difference from the reference (device, first input)" in o.headings
+    assert o.svgs == 2  # the host has no instruction counter: no profile picture
+    text = " ".join(o.svg_text)
+    assert "L2 relative error" in text and "1 − cosine similarity" in text and "2 conv2 (conv2d)" in text
