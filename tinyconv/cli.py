@@ -162,6 +162,22 @@ def cmd_devices(args) -> int:
     return 0
 
 
+def cmd_ops(args) -> int:
+    from rich.table import Table
+
+    from tinyconv.supported_ops import LIMITS_ALL, rows
+
+    t = Table(title="supported ops", title_justify="left")
+    for c in ("format", "op", "limits"):
+        t.add_column(c)
+    for fmt, op, lim in rows():
+        if args.format in ("all", fmt.lower()):
+            t.add_row(fmt, op, lim)
+    console.print(t)
+    console.print(LIMITS_ALL)
+    return 0
+
+
 def cmd_quantize(args) -> int:
     from tinyconv.export_qdq import export_qdq
     from tinyconv.pipeline import compile_model
@@ -332,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = command("devices", "list devices and whether each can run here")
     d.set_defaults(func=cmd_devices)
+
+    o = command("ops", "every supported ONNX op and TFLite builtin, with its limits")
+    o.add_argument("--format", default="all", choices=("all", "onnx", "tflite"), help="which importer's ops to list")
+    o.set_defaults(func=cmd_ops)
 
     q = command("quantize", "write tinyconv's quantization as QDQ ONNX (for an onnxruntime cross-check)")
     model_args(q)  # a float model needs --calib; a QDQ / QOperator one has its own parameters

@@ -111,7 +111,7 @@ def _check_supported(g: onnx.GraphProto, supported) -> None:
         listed = ", ".join(where(n) + (f" (domain {n.domain})" if n.domain not in ("", "ai.onnx") else "") for n in bad[:8])
         more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
         raise UnsupportedError(f"unsupported op{'s' if len(bad) > 1 else ''}: {listed}{more}",
-                               hint="see `tinyconv inspect` for the supported ops; rewrite or remove these nodes",
+                               hint="`tinyconv ops` lists the supported ops and their limits; rewrite or remove these nodes",
                                node=bad[0].name)  # fmt: skip
 
 
