@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ir_graphs import GraphBuilder  # noqa: E402
 
@@ -125,16 +126,46 @@ def test_cmake_app_on_the_host(app_sources):
     assert_bit_exact(parse(r.stdout), expected)
 
 
-def test_cmake_app_on_cortex_m4(app_sources):
-    for tool in ("cmake", "arm-none-eabi-gcc", "qemu-system-arm"):
+QEMU_M4 = ["qemu-system-arm", "-machine", "mps2-an386", "-cpu", "cortex-m4", "-display", "none", "-monitor", "none", "-serial", "stdio",
+           "-semihosting-config", "enable=on,target=native"]  # fmt: skip
+
+
+def run_with_kernel(elf: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*QEMU_M4, "-kernel", str(elf)], capture_output=True, text=True, timeout=120)
+
+
+def run_loaded_over_gdb(elf: Path) -> subprocess.CompletedProcess:
+    """QEMU starts halted with its gdbstub open; gdb-multiarch loads the ELF, resets and detaches (the
+    same path as a device with [flash] method = "gdb"), then the board runs."""
+    from test_gdb_load import free_port
+
+    from tinyconv.harness.gdbload import load_command
+
+    port = free_port()
+    proc = subprocess.Popen([*QEMU_M4, "-S", "-gdb", f"tcp:127.0.0.1:{port}"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        flash = {"address": f"127.0.0.1:{port}", "before_load": [], "after_load": ["monitor system_reset"]}
+        g = subprocess.run(load_command(str(elf), flash), capture_output=True, text=True, timeout=120)
+        assert "Transfer rate" in g.stdout, g.stdout + g.stderr
+        out, err = proc.communicate(timeout=120)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("load", ["kernel", "gdb"])
+def test_cmake_app_on_cortex_m4(app_sources, load):
+    for tool in ("cmake", "arm-none-eabi-gcc", "qemu-system-arm", *(["gdb-multiarch"] if load == "gdb" else [])):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (run scripts/setup)")
     root, inc, expected = app_sources
     build = root / "build-m4"
-    cmake_build(root / "cortex-m4", inc, build, f"-DCMAKE_TOOLCHAIN_FILE={APP / 'arm-none-eabi.cmake'}")
+    if not (build / "app.elf").exists():
+        cmake_build(root / "cortex-m4", inc, build, f"-DCMAKE_TOOLCHAIN_FILE={APP / 'arm-none-eabi.cmake'}")
     assert ".bss.two_arena" in (build / "app.map").read_text(), "the static arena is not in its named section"
-    r = subprocess.run(["qemu-system-arm", "-machine", "mps2-an386", "-cpu", "cortex-m4", "-kernel", str(build / "app.elf"), "-display", "none",
-                        "-monitor", "none", "-serial", "stdio", "-semihosting-config", "enable=on,target=native"],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = (run_with_kernel if load == "kernel" else run_loaded_over_gdb)(build / "app.elf")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert_bit_exact(parse(r.stdout), expected)

@@ -66,6 +66,8 @@ def _availability(d: Device) -> tuple[bool, str]:
         method = d.flash.get("method", "")
         if method in ("pyocd", "stm32loader") and shutil.which(method) is None:
             return False, f"flasher '{method}' not installed"
+        if method == "gdb" and shutil.which(d.flash.get("gdb", "gdb-multiarch")) is None:  # a GDB client loads the board
+            return False, f"flasher '{d.flash.get('gdb', 'gdb-multiarch')}' not installed"
         url = d.connect.get("url", "")
         if url.startswith("/dev/") and not Path(url).exists():
             return False, f"no board at {url}"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tinyconv.errors import DeviceError
 from tinyconv.harness.build import Firmware
+from tinyconv.harness.gdbload import flash_gdb
 from tinyconv.harness.link import PipeTransport, SerialTransport, Transport
 
 
@@ -189,7 +190,7 @@ def flash_labgrid(fw: Firmware) -> str:
     return _run_flasher(fw, client.argv("bootstrap", str(fw.elf), place=place.name), float(fw.device.flash.get("timeout", 180)))
 
 
-FLASH_METHODS = {"pyocd": flash_pyocd, "stm32loader": flash_stm32loader, "command": flash_command, "labgrid": flash_labgrid}
+FLASH_METHODS = {"pyocd": flash_pyocd, "stm32loader": flash_stm32loader, "command": flash_command, "labgrid": flash_labgrid, "gdb": flash_gdb}
 
 
 def flash_only(fw: Firmware) -> str:
