@@ -121,7 +121,7 @@ LAYER_METRIC_INPUTS = 16
 
 def _add_layer_errors(report: dict, compiled: Compiled, device: str, xq: np.ndarray, float_onnx, progress) -> None:
     g = compiled.graph
-    phase(progress, f"comparing every layer on {device}")
+    phase(progress, f"comparing every layer on {getattr(device, 'name', device)}")
     diffs = layer_diffs(g, xq[0], device_layers(compiled, device, xq[0]))
     fm = {}
     if float_onnx is not None:
@@ -194,7 +194,7 @@ def _run_check(
         data = inputs if not isinstance(inputs, (str, Path)) else load_array(inputs, "inputs")
     ins = prepare_inputs(g, data)
     expected = reference.run_batch(g, ins.int8_ir)
-    phase(progress, f"building and starting {device}")
+    phase(progress, f"building and starting {getattr(device, 'name', device)}")
     got = device_outputs(compiled, device, ins.int8_ir, _running(progress)).reshape(expected.shape).astype(np.int8)
     report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device}
     report.update(compare(got, expected))

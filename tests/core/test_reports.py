@@ -133,5 +133,6 @@ def test_check_html_report_has_the_per_layer_error_as_pictures(tmp_path):
     assert "Per-layer error against the float model" in o.headings
     assert "Per-layer difference from the reference (device, first input)" in o.headings
     assert o.svgs == 2  # the host has no instruction counter: no profile picture
+    assert "This device gives no per-layer instructions." in Path(tmp_path / "r.html").read_text() or "no per-layer" in Path(tmp_path / "r.html").read_text()
     text = " ".join(o.svg_text)
     assert "L2 relative error" in text and "1 − cosine similarity" in text and "2 conv2 (conv2d)" in text

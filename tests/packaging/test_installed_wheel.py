@@ -74,6 +74,9 @@ def test_installed_package_reads_its_data_from_the_wheel(installed):
     assert [Path(p) for p in lines[1:]] == [site / "_data" / n for n in DATA]
     devices = run([bin_ / "tinyconv", "devices"], cwd=user, env=env).stdout
     assert "qemu-m4" in devices and "host" in devices
+    assert "QLinearConv" in run([bin_ / "tinyconv", "ops"], cwd=user, env=env).stdout
+    r = run([bin_ / "python", "-c", "import tinyconv.report as r; print(r.schema()['properties']['schema_version'])"], cwd=user, env=env)
+    assert "const" in r.stdout
 
 
 def test_compile_check_profile_demo_from_the_wheel(installed):
