@@ -125,6 +125,7 @@ def html_outline(path: Path) -> _HtmlOutline:
     return o
 
 
+@pytest.mark.slow  # matplotlib, a check and a profile: ~10 s
 def test_check_html_report_has_the_per_layer_error_as_pictures(tmp_path):
     pytest.importorskip("matplotlib", reason="--html needs matplotlib (pip install tinyconv[html])")
     rc = main(["check", str(EXAMPLE / "digits_cnn.onnx"), "--calib", str(EXAMPLE / "calib.npy"), "--device", "host", "--html", str(tmp_path / "r.html")])
@@ -133,6 +134,6 @@ def test_check_html_report_has_the_per_layer_error_as_pictures(tmp_path):
     assert "Per-layer error against the float model" in o.headings
     assert "Per-layer difference from the reference (device, first input)" in o.headings
     assert o.svgs == 2  # the host has no instruction counter: no profile picture
-    assert "This device gives no per-layer instructions." in Path(tmp_path / "r.html").read_text() or "no per-layer" in Path(tmp_path / "r.html").read_text()
+    assert "This device gives no per-layer" in (tmp_path / "r.html").read_text()
     text = " ".join(o.svg_text)
     assert "L2 relative error" in text and "1 − cosine similarity" in text and "2 conv2 (conv2d)" in text
