@@ -126,6 +126,21 @@ def test_cmake_app_on_the_host(app_sources):
     assert_bit_exact(parse(r.stdout), expected)
 
 
+def test_make_app_on_the_host(app_sources):
+    """The same app built with GNU Make through the generated <prefix>.mk fragments."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed (run scripts/setup)")
+    root, inc, expected = app_sources
+    build = root / "build-make"
+    cmd = ["make", "-f", str(APP / "Makefile"), f"DIGITS_DIR={root / 'host' / 'digits'}", f"TWO_DIR={root / 'host' / 'two'}",
+           f"APP_INPUTS={inc}", f"BUILD={build}", "-j2"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=root)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = subprocess.run([str(build / "app")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_bit_exact(parse(r.stdout), expected)
+
+
 QEMU_M4 = ["qemu-system-arm", "-machine", "mps2-an386", "-cpu", "cortex-m4", "-display", "none", "-monitor", "none", "-serial", "stdio",
            "-semihosting-config", "enable=on,target=native"]  # fmt: skip
 
