@@ -137,3 +137,14 @@ def test_check_html_report_has_the_per_layer_error_as_pictures(tmp_path):
     assert "This device gives no per-layer" in (tmp_path / "r.html").read_text()
     text = " ".join(o.svg_text)
     assert "L2 relative error" in text and "1 − cosine similarity" in text and "2 conv2 (conv2d)" in text
+
+
+def test_inspect_of_an_unsupported_model_reports_the_ops(tmp_path):
+    g = helper.make_graph([helper.make_node("Erf", ["x"], ["y"], name="erf1")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])  # fmt: skip
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    assert main(["inspect", str(tmp_path / "m.onnx"), "--json", str(tmp_path / "r.json")]) == 1
+    r = validated(tmp_path / "r.json")
+    assert r["ok"] is False and r["error"]["type"] == "UnsupportedError" and "Erf" in r["error"]["message"]
+    assert r["unsupported"] and "tinyconv ops" in r["error"]["message"]
