@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinyconv import reference
 from tinyconv.ir import Graph, Node, Tensor
 from tinyconv.ops import check_shapes, op_of
+from tinyconv.quantize import params_for_range
 
 
 class GraphBuilder:
@@ -68,3 +70,28 @@ def every_op_graph(seed: int = 0) -> Graph:
     feats = node("features", "concat", [flat_t, flat_m, flat_g], (1, 134), axis=1)
     fc = node("fc", "fully_connected", [feats, const("wf", rng.normal(size=(10, 134)) / 10), const("bf", rng.normal(size=10))], (1, 10), act=None)
     return b.finish(fc)
+
+
+def two_io_graph():
+    """Two inputs, two outputs (output 0 also read by a later layer), quantized from float runs
+    through given_quant (the calibration API takes one input). Returns (graph, one float (x, y))."""
+    rng = np.random.default_rng(7)
+    b = GraphBuilder("two_io", (1, 6, 6, 3))
+    b.g.add_tensor(Tensor("y", (1, 6, 6, 3)))
+    b.g.inputs = ["x", "y"]
+    node, const = b.node, b.const
+    conv = dict(strides=(1, 1), dilations=(1, 1), pads=(1, 1, 1, 1), groups=1)
+    ca = node("conv_a", "conv2d", ["x", const("wa", rng.normal(size=(4, 3, 3, 3)) / 3), const("ba", rng.normal(size=4))], act=(0.0, None), **conv)
+    cb = node("conv_b", "conv2d", ["y", const("wb", rng.normal(size=(4, 3, 3, 3)) / 3)], act=None, **conv)
+    s = node("sum", "add", [ca, cb], act=None)
+    m = node("mean", "mean", [s], (1, 1, 1, 4), axes=(1, 2), keepdims=True)
+    f = node("flat", "reshape", [m], (1, 4), shape=(1, 4))
+    logits = node("fc", "fully_connected", [f, const("wf", rng.normal(size=(3, 4))), const("bf", rng.normal(size=3))], (1, 3), act=None)
+    g = b.finish(logits)
+    g.outputs = [s, logits]
+    xs = rng.normal(size=(16, 2, 1, 6, 6, 3)).astype(np.float32)
+    runs = [reference.run(g, {"x": x, "y": y}, mode="float", keep=True) for x, y in xs]
+    for name in runs[0]:
+        v = np.stack([r[name] for r in runs])
+        g.given_quant[name] = params_for_range(float(v.min()), float(v.max()))
+    return g, xs[0]

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "device"))
-
-from test_firmware_app import two_io_graph  # noqa: E402
+from ir_graphs import two_io_graph  # noqa: E402
 
 from tinyconv.pipeline import compile_model  # noqa: E402
 

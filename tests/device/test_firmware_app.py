@@ -16,12 +16,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from ir_graphs import GraphBuilder  # noqa: E402
+from ir_graphs import two_io_graph  # noqa: E402
 
 from tinyconv import reference  # noqa: E402
 from tinyconv.fixedpoint import quantize  # noqa: E402
 from tinyconv.pipeline import compile_model  # noqa: E402
-from tinyconv.quantize import params_for_range  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent.parent
 APP = REPO / "examples" / "firmware_app"
@@ -29,33 +28,6 @@ EXAMPLE = REPO / "examples" / "digits"
 SAMPLES = 6
 
 pytestmark = [pytest.mark.slow, pytest.mark.device]
-
-
-def two_io_graph():
-    """Two inputs, two outputs; output 0 is also read by a later layer."""
-    rng = np.random.default_rng(7)
-    b = GraphBuilder("two_io", (1, 6, 6, 3))
-    from tinyconv.ir import Tensor
-
-    b.g.add_tensor(Tensor("y", (1, 6, 6, 3)))
-    b.g.inputs = ["x", "y"]
-    node, const = b.node, b.const
-    conv = dict(strides=(1, 1), dilations=(1, 1), pads=(1, 1, 1, 1), groups=1)
-    ca = node("conv_a", "conv2d", ["x", const("wa", rng.normal(size=(4, 3, 3, 3)) / 3), const("ba", rng.normal(size=4))], act=(0.0, None), **conv)
-    cb = node("conv_b", "conv2d", ["y", const("wb", rng.normal(size=(4, 3, 3, 3)) / 3)], act=None, **conv)
-    s = node("sum", "add", [ca, cb], act=None)
-    m = node("mean", "mean", [s], (1, 1, 1, 4), axes=(1, 2), keepdims=True)
-    f = node("flat", "reshape", [m], (1, 4), shape=(1, 4))
-    logits = node("fc", "fully_connected", [f, const("wf", rng.normal(size=(3, 4))), const("bf", rng.normal(size=3))], (1, 3), act=None)
-    g = b.finish(logits)
-    g.outputs = [s, logits]
-    # calibrate every activation from float runs (the calibration API takes one input; this model has two)
-    xs = rng.normal(size=(16, 2, 1, 6, 6, 3)).astype(np.float32)
-    runs = [reference.run(g, {"x": x, "y": y}, mode="float", keep=True) for x, y in xs]
-    for name in runs[0]:
-        v = np.stack([r[name] for r in runs])
-        g.given_quant[name] = params_for_range(float(v.min()), float(v.max()))
-    return g, xs[0]
 
 
 def c_array(name: str, data: np.ndarray) -> str:
