@@ -216,21 +216,20 @@ def cmd_demo(args) -> int:
     """Compile the bundled example, check it bit-exact on an emulated board, print its profile."""
     from tinyconv.check import run_check
     from tinyconv.report import print_check
-
     from tinyconv.resources import data_dir
 
-    EXAMPLE_DIR = data_dir("examples") / "digits"
-    model = EXAMPLE_DIR / "digits_cnn.onnx"
+    example = data_dir("examples") / "digits"
+    model = example / "digits_cnn.onnx"
     console.print(f"[bold]tinyconv demo: {model.name} on {args.device}[/bold]")
     with progress_bar(f"compiling and running on {args.device}") as prog:
-        report, _, _ = run_check(model, device=args.device, calib=EXAMPLE_DIR / "calib.npy", inputs=EXAMPLE_DIR / "test_x.npy",
-                                 labels=EXAMPLE_DIR / "test_y.npy", progress=prog)  # fmt: skip
+        report, _, _ = run_check(model, device=args.device, calib=example / "calib.npy", inputs=example / "test_x.npy",
+                                 labels=example / "test_y.npy", progress=prog)  # fmt: skip
     print_check(report, console)
     if args.device != "host":
         from tinyconv.profile import print_profile, run_profile
 
         with progress_bar("profiling") as prog:
-            prof = run_profile(model, device=args.device, calib=EXAMPLE_DIR / "calib.npy", progress=prog)
+            prof = run_profile(model, device=args.device, calib=example / "calib.npy", progress=prog)
         print_profile(prof, console)
     return 0 if report["bit_exact"] else 1
 
