@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tinyconv import __version__
-from tinyconv.errors import TinyconvError
+from tinyconv.errors import BuildError, TinyconvError
+from tinyconv.escape import for_terminal
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)  # model text is printed through escape.for_terminal; no :emoji: codes
+err_console = Console(stderr=True, emoji=False)
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "examples" / "digits"
 
@@ -34,14 +34,16 @@ def progress_bar(label: str):
 
 
 def cmd_compile(args) -> int:
+    from tinyconv.codegen import check_prefix
     from tinyconv.pipeline import compile_model
 
+    check_prefix(args.prefix)  # before the (slow) calibration
     with progress_bar("calibrating") as prog:
         c = compile_model(args.model, calib=args.calib, target=args.target, outdir=Path(args.output), method=args.method, prefix=args.prefix, progress=prog)
     for note in c.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {for_terminal(note)}")
     man = c.library.manifest
-    console.print(f"[bold]{Path(args.model).name}[/bold] → {args.output}/ for {args.target}: {len(man['layers'])} layers, "
+    console.print(f"[bold]{for_terminal(Path(args.model).name)}[/bold] → {for_terminal(args.output)}/ for {args.target}: {len(man['layers'])} layers, "
                   f"{sum(lay['macs'] for lay in man['layers']):,} MACs")  # fmt: skip
     console.print(f"arena {c.plan.arena_bytes:,} B (lower bound {c.plan.lower_bound:,} B), "
                   f"weights {sum(t.nbytes for t in c.graph.tensors.values() if t.is_const):,} B, compiled in {c.seconds:.2f} s")  # fmt: skip
@@ -107,7 +109,7 @@ def cmd_flash(args) -> int:
     out = Path(args.build_dir or "build/flash")
     c = compile_model(args.model, calib=args.calib, target=target_for_device(args.device), outdir=out / "lib", method=args.method)
     result = api.flash(c.library.outdir, args.device)
-    console.print(f"flashed {Path(args.model).name} to {args.device}: {result}")
+    console.print(f"flashed {for_terminal(Path(args.model).name)} to {for_terminal(args.device)}: {for_terminal(result)}")
     return 0
 
 
@@ -120,7 +122,7 @@ def cmd_devices(args) -> int:
     for c in ("name", "cpu", "runs here", "description"):
         t.add_column(c)
     for d in api.list_devices():
-        t.add_row(d.name, d.cpu, "yes" if d.can_run else f"no: {d.why_not}", d.description)
+        t.add_row(*map(for_terminal, (d.name, d.cpu, "yes" if d.can_run else f"no: {d.why_not}", d.description)))
     console.print(t)
     return 0
 
@@ -135,7 +137,7 @@ def cmd_quantize(args) -> int:
         raise ModelError(f"'{Path(args.model).name}': quantize writes QDQ ONNX from an ONNX model", hint="give an .onnx file")
     c = compile_model(args.model, calib=args.calib, method=args.method)
     export_qdq(args.model, c.graph, Path(args.output))
-    console.print(f"wrote {args.output}: tinyconv's int8 quantization as QDQ ONNX")
+    console.print(f"wrote {for_terminal(args.output)}: tinyconv's int8 quantization as QDQ ONNX")
     if not args.crosscheck:
         return 0
     import json
@@ -153,7 +155,7 @@ def cmd_quantize(args) -> int:
     for col in ("tensor", "elements", "identical", "max |diff| (LSB)"):
         t.add_column(col, justify="left" if col == "tensor" else "right")
     for lay in cc.layers:
-        t.add_row(lay.tensor[:60], f"{lay.elements:,}", f"{100 * lay.identical_fraction:.2f} %", str(lay.max_abs_diff))
+        t.add_row(for_terminal(lay.tensor, max_chars=60), f"{lay.elements:,}", f"{100 * lay.identical_fraction:.2f} %", str(lay.max_abs_diff))
     console.print(t)
     verdict = "PASS" if cc.ok else "FAIL"
     console.print(f"{verdict}: max |diff| {cc.max_abs_diff} LSB (bound 1), identical {100 * cc.identical_fraction:.3f} % (bound 99 %)")
@@ -282,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     except TinyconvError as e:
         if args.debug:
             raise
-        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        # one line, whatever names it quotes; only a compiler's own report keeps its lines
+        text = for_terminal(str(e), max_chars=4000, keep_newlines=isinstance(e, BuildError))
+        err_console.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt:
         err_console.print("interrupted")

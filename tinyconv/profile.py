@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tinyconv.check import load_array, prepare_inputs, target_for_device
+from tinyconv.escape import for_terminal
 from tinyconv.pipeline import compile_model
 
 
@@ -66,10 +67,10 @@ def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: st
 
 
 def print_profile(r: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(emoji=False)
     unit = "instructions" if r.get("instructions_per_inference") is not None else "cycles"
     total = r.get(f"{unit}_per_inference")
-    t = Table(title=f"tinyconv profile: {Path(r['model']).name} on {r['device']}", show_header=False, title_justify="left")
+    t = Table(title=f"tinyconv profile: {for_terminal(Path(r['model']).name)} on {for_terminal(r['device'])}", show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
     t.add_row(f"{unit} / inference", f"{total:,}" if total is not None else "not measurable on this device")
@@ -89,5 +90,5 @@ def print_profile(r: dict, console: Console | None = None) -> None:
         for k, lay in enumerate(r["layers"]):
             n = lay.get(unit) if lay.get(unit) is not None else lay.get("count")
             share = f"{100 * n / total:.1f} %" if n is not None and total else ""
-            lt.add_row(str(k), lay["name"], lay["op"], f"{lay['macs']:,}", f"{n:,}" if n is not None else "n/a", share)
+            lt.add_row(str(k), for_terminal(lay["name"]), lay["op"], f"{lay['macs']:,}", f"{n:,}" if n is not None else "n/a", share)
         console.print(lt)
