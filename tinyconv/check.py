@@ -26,13 +26,18 @@ DEVICE_TARGETS = {"host": "host", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7"
 
 
 def target_for_device(device) -> str:
-    if not isinstance(device, str):  # a Device already resolved (e.g. bound to a labgrid place)
+    """The compile target of a registry device name or of a Device (a --device-file, a labgrid place)."""
+    if not isinstance(device, str):
         return device.target
     if device in DEVICE_TARGETS:
         return DEVICE_TARGETS[device]
     from tinyconv.harness.devices import load_device
 
     return load_device(device).target
+
+
+def device_name(device) -> str:
+    return device if isinstance(device, str) else device.name
 
 
 @dataclass
@@ -129,7 +134,7 @@ def run_check(model, *, device: str = "host", **kw) -> tuple[dict, np.ndarray, C
 def _run_check(
     model,
     *,
-    device="host",
+    device="host",  # a registry name or a Device (a --device-file, a labgrid place)
     calib=None,
     inputs=None,
     labels=None,
@@ -155,7 +160,7 @@ def _run_check(
     ins = prepare_inputs(g, data)
     expected = reference.run_batch(g, ins.int8_ir)
     got = device_outputs(compiled, device, ins.int8_ir, progress).reshape(expected.shape).astype(np.int8)
-    report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device}
+    report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device_name(device)}
     report.update(compare(got, expected))
     report["inputs"] = int(len(ins.int8_ir))
     report["first_divergent_layer"] = None

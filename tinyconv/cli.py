@@ -70,13 +70,26 @@ def cmd_inspect(args) -> int:
     return 0 if not info["unsupported"] else 1
 
 
+def chosen_device(args):
+    """`--device NAME` (the registry only; `labgrid:...` a farm place), or a user's own `--device-file PATH`."""
+    from tinyconv.harness.devices import load_device, load_device_file
+    from tinyconv.harness.labgrid import is_labgrid
+
+    if getattr(args, "device_file", None):
+        return load_device_file(args.device_file)
+    if not is_labgrid(args.device):
+        load_device(args.device)  # refuse anything that is not a registry name, before compiling
+    return args.device
+
+
 def cmd_check(args) -> int:
-    from tinyconv.check import run_check
+    from tinyconv.check import device_name, run_check
     from tinyconv.report import print_check, to_json, to_junit
 
-    with progress_bar(f"running on {args.device}") as prog:
+    device = chosen_device(args)
+    with progress_bar(f"running on {for_terminal(device_name(device))}") as prog:
         report, outputs, _ = run_check(
-            args.model, device=args.device, calib=args.calib, inputs=args.inputs, labels=args.labels,
+            args.model, device=device, calib=args.calib, inputs=args.inputs, labels=args.labels,
             method=args.method, workdir=Path(args.build_dir) if args.build_dir else None, progress=prog,
         )  # fmt: skip
     if args.save_outputs:
@@ -93,8 +106,11 @@ def cmd_profile(args) -> int:
     from tinyconv.profile import print_profile, run_profile
     from tinyconv.report import to_json
 
-    with progress_bar(f"profiling on {args.device}") as prog:
-        result = run_profile(args.model, device=args.device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
+    from tinyconv.check import device_name
+
+    device = chosen_device(args)
+    with progress_bar(f"profiling on {for_terminal(device_name(device))}") as prog:
+        result = run_profile(args.model, device=device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
     if args.json:
         to_json(result, Path(args.json))
     print_profile(result, console)
@@ -102,14 +118,15 @@ def cmd_profile(args) -> int:
 
 
 def cmd_flash(args) -> int:
-    from tinyconv.check import target_for_device
+    from tinyconv.check import device_name, target_for_device
     from tinyconv.harness import api
     from tinyconv.pipeline import compile_model
 
+    device = chosen_device(args)
     out = Path(args.build_dir or "build/flash")
-    c = compile_model(args.model, calib=args.calib, target=target_for_device(args.device), outdir=out / "lib", method=args.method)
-    result = api.flash(c.library.outdir, args.device)
-    console.print(f"flashed {for_terminal(Path(args.model).name)} to {for_terminal(args.device)}: {for_terminal(result)}")
+    c = compile_model(args.model, calib=args.calib, target=target_for_device(device), outdir=out / "lib", method=args.method)
+    result = api.flash(c.library.outdir, device)
+    console.print(f"flashed {for_terminal(Path(args.model).name)} to {for_terminal(device_name(device))}: {for_terminal(result)}")
     return 0
 
 
@@ -171,6 +188,7 @@ def cmd_demo(args) -> int:
     from tinyconv.report import print_check
 
     model = EXAMPLE_DIR / "digits_cnn.onnx"
+    chosen_device(args)
     console.rule(f"tinyconv demo: {model.name} on {args.device}")
     with progress_bar(f"compiling and running on {args.device}") as prog:
         report, _, _ = run_check(model, device=args.device, calib=EXAMPLE_DIR / "calib.npy", inputs=EXAMPLE_DIR / "test_x.npy",
@@ -233,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check", help="run on a device and compare every output byte with the reference")
     model_args(k)
-    k.add_argument("--device", default="host")
+    k.add_argument("--device", default="host", help="a device name (tinyconv devices)")
+    k.add_argument("--device-file", help="your own board's device TOML file (instead of --device)")
     k.add_argument("--inputs", help="inputs .npy, float (quantized at the model edge) or int8 (used as is)")
     k.add_argument("--labels", help="integer class labels .npy, to report float and int8 accuracy")
     k.add_argument("--save-outputs", help="write the device's int8 outputs .npy, [N, *output shape] (ONNX layout)")
@@ -244,14 +263,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("profile", help="instructions per inference and per layer, arena, stack, flash")
     model_args(pr)
-    pr.add_argument("--device", default="qemu-m4")
+    pr.add_argument("--device", default="qemu-m4", help="a device name (tinyconv devices)")
+    pr.add_argument("--device-file", help="your own board's device TOML file (instead of --device)")
     pr.add_argument("--inputs", help="input .npy (the first sample is used; default: first calibration input or zeros)")
     pr.add_argument("--json", help="write the profile as JSON")
     pr.set_defaults(func=cmd_profile)
 
     f = sub.add_parser("flash", help="build and flash only (leaves the runner on a real board)")
     model_args(f)
-    f.add_argument("--device", default="qemu-m4")
+    f.add_argument("--device", default="qemu-m4", help="a device name (tinyconv devices)")
+    f.add_argument("--device-file", help="your own board's device TOML file (instead of --device)")
     f.add_argument("--build-dir")
     f.set_defaults(func=cmd_flash)
 
@@ -272,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     fa.set_defaults(func=cmd_farm)
 
     m = sub.add_parser("demo", help="compile the bundled example and check it on an emulated board")
-    m.add_argument("--device", default="qemu-m4")
+    m.add_argument("--device", default="qemu-m4", help="a device name (tinyconv devices)")
     m.set_defaults(func=cmd_demo)
     return p
 

@@ -11,7 +11,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from tinyconv.check import load_array, prepare_inputs, target_for_device
+from tinyconv.check import device_name, load_array, prepare_inputs, target_for_device
 from tinyconv.escape import for_terminal
 from tinyconv.pipeline import compile_model
 
@@ -55,7 +55,7 @@ def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: st
             v = per_layer[k]
             row.update(v if isinstance(v, dict) else {"count": v})
         layers.append(row)
-    report = {"model": str(model), "device": device, "target": man["target"], "macs": macs, **r, "layers": layers,
+    report = {"model": str(model), "device": device_name(device), "target": man["target"], "macs": macs, **r, "layers": layers,
               "arena_bytes": c.plan.arena_bytes, "arena_lower_bound_bytes": c.plan.lower_bound,
               "compile_seconds": round(compile_seconds, 3)}  # fmt: skip
     per_inf = report.get("instructions_per_inference") or report.get("cycles_per_inference")
