@@ -7,7 +7,6 @@ device goes through the harness (firmware + framed serial protocol).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,12 +142,17 @@ def _run_check(
     progress=None,
     compare_onnxruntime: bool = True,
 ) -> tuple[dict, np.ndarray, Compiled]:
-    """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model)."""
+    """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model).
+    `workdir`: a build dir (a locked, content-keyed entry is used); default a temp folder."""
+    from tinyconv.harness.workdir import work_folder
+
+    with work_folder(workdir, model, calib, target_for_device(device), (method,)) as folder:
+        return _check_in(model, device=device, calib=calib, inputs=inputs, labels=labels, method=method, workdir=folder,
+                         progress=progress, compare_onnxruntime=compare_onnxruntime)  # fmt: skip
+
+
+def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, progress, compare_onnxruntime) -> tuple[dict, np.ndarray, Compiled]:
     t0 = time.perf_counter()
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="tinyconv-")
-        workdir = Path(tmp.name)
     compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
     g = compiled.graph
     if inputs is None:
@@ -195,6 +199,4 @@ def _run_check(
     report["macs"] = int(sum(lay["macs"] for lay in man["layers"]))
     report["notes"] = compiled.notes
     report["seconds"] = round(time.perf_counter() - t0, 3)
-    if tmp is not None:
-        tmp.cleanup()
     return report, got_onnx, compiled

@@ -122,10 +122,13 @@ def cmd_flash(args) -> int:
     from tinyconv.harness import api
     from tinyconv.pipeline import compile_model
 
+    from tinyconv.harness.workdir import work_folder
+
     device = chosen_device(args)
-    out = Path(args.build_dir or "build/flash")
-    c = compile_model(args.model, calib=args.calib, target=target_for_device(device), outdir=out / "lib", method=args.method)
-    result = api.flash(c.library.outdir, device)
+    target = target_for_device(device)
+    with work_folder(Path(args.build_dir or "build/flash"), args.model, args.calib, target, (args.method,)) as folder:
+        c = compile_model(args.model, calib=args.calib, target=target, outdir=folder / "lib", method=args.method)
+        result = api.flash(c.library.outdir, device)
     console.print(f"flashed {for_terminal(Path(args.model).name)} to {for_terminal(device_name(device))}: {for_terminal(result)}")
     return 0
 
@@ -299,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tinyconv import procs
+
     args = build_parser().parse_args(argv)
+    previous = procs.exit_cleanly_on_signals()  # children and temp folders go with us, exit 128 + signo
     try:
         return args.func(args)
     except TinyconvError as e:
@@ -312,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("interrupted")
         return 130
+    finally:
+        procs.restore_signals(previous)  # main() may be called in-process (tests)
 
 
 if __name__ == "__main__":

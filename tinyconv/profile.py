@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,12 +27,15 @@ def run_profile(model, *, device: str = "qemu-m4", **kw) -> dict:
 
 
 def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: str = "minmax", progress=None, workdir: Path | None = None) -> dict:
+    from tinyconv.harness.workdir import work_folder
+
+    with work_folder(workdir, model, calib, target_for_device(device), (method,)) as folder:
+        return _profile_in(model, device=device, calib=calib, inputs=inputs, method=method, workdir=folder)
+
+
+def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path) -> dict:
     from tinyconv.harness import api
 
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="tinyconv-profile-")
-        workdir = Path(tmp.name)
     t0 = time.perf_counter()
     c = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
     compile_seconds = time.perf_counter() - t0
@@ -61,8 +63,6 @@ def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: st
     per_inf = report.get("instructions_per_inference") or report.get("cycles_per_inference")
     if per_inf and macs:
         report["per_mac"] = round(per_inf / macs, 3)
-    if tmp is not None:
-        tmp.cleanup()
     return report
 
 
