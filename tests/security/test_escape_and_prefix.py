@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from tinyconv import native
 from tinyconv.cli import main
 from tinyconv.escape import c_comment, c_string, for_terminal
 
-EXAMPLE = __import__("conftest").EXAMPLE
+EXAMPLE = Path(__file__).resolve().parent.parent.parent / "examples" / "digits"
 
 
 def decode_c_literal(lit: str) -> bytes:

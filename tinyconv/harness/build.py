@@ -70,6 +70,8 @@ def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] =
     if port not in PORT_SOURCES:
         raise BuildError(f"device {dev.name}: unknown firmware port '{port}'")
     prefix = man.get("prefix", "tc_model")
+    if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", prefix):  # it reaches -D flags
+        raise BuildError(f"{libdir}: manifest.json has an invalid prefix", hint="regenerate the library with tinyconv compile")
     defines = dict(b.get("defines", {}))
     stack = int(b.get("stack_bytes", 16384))
 
