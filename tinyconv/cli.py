@@ -210,12 +210,12 @@ def cmd_farm(args) -> int:
     from tinyconv import farm
 
     if args.action == "up":
-        st = farm.up(farm.parse_boards(args.boards), say=lambda m: console.print(escape(m), highlight=False))
+        st = farm.up(farm.parse_boards(args.boards), say=lambda m: console.print(for_terminal(m, max_chars=None), highlight=False))
         console.print(f"farm up: {len(st['boards'])} board(s); use them with --device labgrid:tag=DEVICE or labgrid:PLACE")
         print(f"export LG_COORDINATOR={st['address']}")
         return 0
     if args.action == "down":
-        farm.down(say=lambda m: console.print(escape(m), highlight=False))
+        farm.down(say=lambda m: console.print(for_terminal(m, max_chars=None), highlight=False))
         return 0
     st = farm.read_state()
     if st is None or not farm.local_farm_address():

@@ -4,10 +4,10 @@
         tinyconv_check("model.onnx", calib="calib.npy")            # default device: qemu-m4
 
 `--tinyconv-device NAME` (or TINYCONV_DEVICE) overrides the device for every check, e.g. to run the
-same suite on a real board; names come from the device registry (`tinyconv devices`), and a board
-file of your own is given with `--tinyconv-device-file PATH` (or TINYCONV_DEVICE_FILE). The check
-fails with the mismatch count, the worst difference and the first differing layer; the report dict
-is returned for further assertions (accuracy, arena...).
+same suite on a real board; names come from the device registry (`tinyconv devices`) or name a
+farm place (`labgrid:...`), and a board file of your own is given with `--tinyconv-device-file PATH`
+(or TINYCONV_DEVICE_FILE). The check fails with the mismatch count, the worst difference and the
+first differing layer; the report dict is returned for further assertions (accuracy, arena...).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def tinyconv_check(request, tmp_path):
     from tinyconv.check import device_name, run_check
     from tinyconv.errors import TinyconvError
     from tinyconv.harness.devices import load_device, load_device_file
+    from tinyconv.harness.labgrid import is_labgrid
 
     forced_file = request.config.getoption("--tinyconv-device-file") or os.environ.get("TINYCONV_DEVICE_FILE")
     forced = request.config.getoption("--tinyconv-device") or os.environ.get("TINYCONV_DEVICE")
@@ -40,7 +41,10 @@ def tinyconv_check(request, tmp_path):
         # The work folder is numbered, never named after the device: it stays inside tmp_path.
         workdir = tmp_path / f"tinyconv-check-{next(counter)}"
         try:
-            dev = load_device_file(forced_file) if forced_file else load_device(dev).name
+            if forced_file:
+                dev = load_device_file(forced_file)
+            elif not is_labgrid(dev):  # a farm place spec (labgrid:...) is resolved by run_check
+                dev = load_device(dev).name
             report, _, _ = run_check(Path(model), device=dev, calib=calib, inputs=inputs, labels=labels, workdir=workdir, **kwargs)
         except TinyconvError as e:
             pytest.fail(f"tinyconv check of {model} on {dev if isinstance(dev, str) else dev.name} could not run: {e}", pytrace=False)
