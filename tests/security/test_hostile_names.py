@@ -142,3 +142,28 @@ def test_hostile_names_inspect_prints_text(hostile):
     assert "\x1b" not in r.stdout and "\u202e" not in r.stdout and "\r" not in r.stdout
     assert "\U0001f600" in r.stdout or "\\U0001f600" in r.stdout  # shown, never turned into ❌
     assert "\u274c" not in r.stdout
+
+
+def test_hostile_tflite_names_check_bit_exact(tmp_path):
+    """The same names as TFLite tensor names (raw bytes, invalid UTF-8 too), through the CLI."""
+    pytest.importorskip("tflite_micro", reason="tflite-micro (the .tflite builder's schema) is not installed")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tflite"))
+    from tflite_build import ModelBuilder, conv_options, op_code
+
+    rng = np.random.default_rng(5)
+    mb = ModelBuilder()
+    names = [n.encode("utf-8", "surrogatepass") for n in HOSTILE] + [b"\xff\xfe invalid utf-8"]
+    prev = mb.act(names[-1], (1, 3, 3, 2), 0.05, 0)
+    mb.inputs = [prev]
+    for k, name in enumerate(names[:-1]):
+        w = mb.tensor(b"w" + name, (2, 1, 1, 2), "int8", 0.02, 0, rng.integers(-127, 128, (2, 1, 1, 2)))
+        out = mb.act(name, (1, 3, 3, 2), 0.05, k % 5)
+        mb.op(op_code("CONV_2D"), [prev, w, -1], [out], *conv_options())
+        prev = out
+    mb.outputs = [prev]
+    (tmp_path / "m.tflite").write_bytes(mb.build())
+    np.save(tmp_path / "x.npy", rng.integers(-128, 128, (6, 3, 3, 2)).astype(np.int8))
+    r = cli("check", "m.tflite", "--inputs", "x.npy", "--device", "host", "--json", "r.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["bit_exact"]
