@@ -169,7 +169,9 @@ def flash_command(fw: Firmware) -> str:
             "{place}": place.name if place else ""}  # fmt: skip
     if any("{bin}" in a for a in argv):
         objcopy = dev.build.get("cc", "arm-none-eabi-gcc").replace("gcc", "objcopy")
-        subprocess.run([objcopy, "-O", "binary", str(fw.elf), fill["{bin}"]], check=True, timeout=60)
+        r = procs.run([objcopy, "-O", "binary", str(fw.elf), fill["{bin}"]], timeout=60)
+        if r.returncode != 0:
+            raise DeviceError(f"{dev.name}: {objcopy} failed: {' '.join(r.stderr.split())[-300:]}")
     cmd = []
     for a in argv:
         for k, v in fill.items():
