@@ -29,6 +29,7 @@ def check(build_dir: Path, device: str, model=EXAMPLE / "digits_cnn.onnx", calib
 
 
 @pytest.mark.device
+@pytest.mark.slow
 def test_build_dir_reused_across_targets(tmp_path):
     """Helium kernels of one check must not reach a later Cortex-M4 build of a model without them."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
