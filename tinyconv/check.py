@@ -7,7 +7,6 @@ device goes through the harness (firmware + framed serial protocol).
 
 from __future__ import annotations
 
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,13 +27,18 @@ DEVICE_TARGETS = {"host": "host", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7"
 
 
 def target_for_device(device) -> str:
-    if not isinstance(device, str):  # a Device already resolved (e.g. bound to a labgrid place)
+    """The compile target of a registry device name or of a Device (a --device-file, a labgrid place)."""
+    if not isinstance(device, str):
         return device.target
     if device in DEVICE_TARGETS:
         return DEVICE_TARGETS[device]
     from tinyconv.harness.devices import load_device
 
     return load_device(device).target
+
+
+def device_name(device) -> str:
+    return device if isinstance(device, str) else device.name
 
 
 @dataclass
@@ -163,7 +167,7 @@ def run_check(model, *, device: str = "host", **kw) -> tuple[dict, np.ndarray, C
 def _run_check(
     model,
     *,
-    device="host",
+    device="host",  # a registry name or a Device (a --device-file, a labgrid place)
     calib=None,
     inputs=None,
     labels=None,
@@ -174,15 +178,20 @@ def _run_check(
     layer_report: bool = False,
 ) -> tuple[dict, np.ndarray, Compiled]:
     """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model).
-
     layer_report adds per-layer device-vs-reference differences (one more device session, on the
     first input) and per-layer float metrics (the int8 reference vs the float model, first
-    LAYER_METRIC_INPUTS inputs) to report["layers"]."""
+    LAYER_METRIC_INPUTS inputs) to report["layers"].
+    `workdir`: a build dir (a locked, content-keyed entry is used); default a temp folder."""
+    from tinyconv.harness.workdir import work_folder
+
+    with work_folder(workdir, model, calib, target_for_device(device), (method,)) as folder:
+        return _check_in(model, device=device, calib=calib, inputs=inputs, labels=labels, method=method, workdir=folder,
+                         progress=progress, compare_onnxruntime=compare_onnxruntime, layer_report=layer_report)  # fmt: skip
+
+
+def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, progress, compare_onnxruntime,
+              layer_report) -> tuple[dict, np.ndarray, Compiled]:  # fmt: skip
     t0 = time.perf_counter()
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="tinyconv-")
-        workdir = Path(tmp.name)
     phase(progress, "compiling")
     compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
     g = compiled.graph
@@ -194,9 +203,9 @@ def _run_check(
         data = inputs if not isinstance(inputs, (str, Path)) else load_array(inputs, "inputs")
     ins = prepare_inputs(g, data)
     expected = reference.run_batch(g, ins.int8_ir)
-    phase(progress, f"building and starting {getattr(device, 'name', device)}")
+    phase(progress, f"building and starting {device_name(device)}")
     got = device_outputs(compiled, device, ins.int8_ir, _running(progress)).reshape(expected.shape).astype(np.int8)
-    report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device}
+    report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device_name(device)}
     report.update(compare(got, expected))
     report["inputs"] = int(len(ins.int8_ir))
     report["first_divergent_layer"] = None
@@ -235,6 +244,4 @@ def _run_check(
     report["macs"] = int(sum(lay["macs"] for lay in man["layers"]))
     report["notes"] = compiled.notes
     report["seconds"] = round(time.perf_counter() - t0, 3)
-    if tmp is not None:
-        tmp.cleanup()
     return report, got_onnx, compiled

@@ -11,14 +11,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from tinyconv import __version__
-from tinyconv.errors import TinyconvError
+from tinyconv.errors import BuildError, TinyconvError
+from tinyconv.escape import for_terminal
 
 def _console(stderr: bool = False) -> Console:
     """Rich console; when the stream is not a terminal (a pipe, a file, CI), lines are never cut or wrapped."""
     stream = sys.stderr if stderr else sys.stdout
     if stream.isatty():
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=100_000, soft_wrap=True)
+        return Console(stderr=stderr, emoji=False)  # model text goes through escape.for_terminal; no :emoji: codes
+    return Console(stderr=stderr, width=100_000, soft_wrap=True, emoji=False)
 
 
 console = _console()
@@ -60,14 +61,16 @@ def write_error_reports(args, exc: BaseException) -> None:
 
 
 def cmd_compile(args) -> int:
+    from tinyconv.codegen import check_prefix
     from tinyconv.pipeline import compile_model
 
+    check_prefix(args.prefix)  # before the (slow) calibration
     with progress_bar("calibrating") as prog:
         c = compile_model(args.model, calib=args.calib, target=args.target, outdir=Path(args.output), method=args.method, prefix=args.prefix, arena=args.arena, progress=prog)
     for note in c.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {for_terminal(note)}")
     man = c.library.manifest
-    console.print(f"[bold]{Path(args.model).name}[/bold] → {args.output}/ for {args.target}: {len(man['layers'])} layers, "
+    console.print(f"[bold]{for_terminal(Path(args.model).name)}[/bold] → {for_terminal(args.output)}/ for {args.target}: {len(man['layers'])} layers, "
                   f"{sum(lay['macs'] for lay in man['layers']):,} MACs")  # fmt: skip
     console.print(f"arena {c.plan.arena_bytes:,} B (lower bound {c.plan.lower_bound:,} B), "
                   f"weights {sum(t.nbytes for t in c.graph.tensors.values() if t.is_const):,} B, compiled in {c.seconds:.2f} s")  # fmt: skip
@@ -93,13 +96,26 @@ def cmd_inspect(args) -> int:
     return 0 if not info["unsupported"] else 1
 
 
+def chosen_device(args):
+    """`--device NAME` (the registry only; `labgrid:...` a farm place), or a user's own `--device-file PATH`."""
+    from tinyconv.harness.devices import load_device, load_device_file
+    from tinyconv.harness.labgrid import is_labgrid
+
+    if getattr(args, "device_file", None):
+        return load_device_file(args.device_file)
+    if not is_labgrid(args.device):
+        load_device(args.device)  # refuse anything that is not a registry name, before compiling
+    return args.device
+
+
 def cmd_check(args) -> int:
-    from tinyconv.check import run_check
+    from tinyconv.check import device_name, run_check
     from tinyconv.report import print_check
 
-    with progress_bar(f"running on {args.device}") as prog:
+    device = chosen_device(args)
+    with progress_bar(f"running on {for_terminal(device_name(device))}") as prog:
         report, outputs, _ = run_check(
-            args.model, device=args.device, calib=args.calib, inputs=args.inputs, labels=args.labels,
+            args.model, device=device, calib=args.calib, inputs=args.inputs, labels=args.labels,
             method=args.method, workdir=Path(args.build_dir) if args.build_dir else None, progress=prog, layer_report=True,
         )  # fmt: skip
     if args.save_outputs:
@@ -110,8 +126,8 @@ def cmd_check(args) -> int:
         from tinyconv import html_report
         from tinyconv.profile import run_profile
 
-        with progress_bar(f"profiling on {args.device}") as prog:  # a device without a counter gives no per-layer counts; the page says so
-            prof = run_profile(args.model, device=args.device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
+        with progress_bar(f"profiling on {for_terminal(device_name(device))}") as prog:  # a device without a counter gives no per-layer counts; the page says so
+            prof = run_profile(args.model, device=device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
         html_report.write(Path(args.html), check=report, profile=prof)
         console.print(f"wrote {args.html}")
     return 0 if report["bit_exact"] else 1
@@ -120,8 +136,11 @@ def cmd_check(args) -> int:
 def cmd_profile(args) -> int:
     from tinyconv.profile import print_profile, run_profile
 
-    with progress_bar(f"profiling on {args.device}") as prog:
-        result = run_profile(args.model, device=args.device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
+    from tinyconv.check import device_name
+
+    device = chosen_device(args)
+    with progress_bar(f"profiling on {for_terminal(device_name(device))}") as prog:
+        result = run_profile(args.model, device=device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
     write_reports(args, "profile", result, ok=True)
     print_profile(result, console)
     if args.html:
@@ -133,14 +152,18 @@ def cmd_profile(args) -> int:
 
 
 def cmd_flash(args) -> int:
-    from tinyconv.check import target_for_device
+    from tinyconv.check import device_name, target_for_device
     from tinyconv.harness import api
     from tinyconv.pipeline import compile_model
 
-    out = Path(args.build_dir)
-    c = compile_model(args.model, calib=args.calib, target=target_for_device(args.device), outdir=out / "lib", method=args.method)
-    result = api.flash(c.library.outdir, args.device)
-    console.print(f"flashed {Path(args.model).name} to {args.device}: {result}")
+    from tinyconv.harness.workdir import work_folder
+
+    device = chosen_device(args)
+    target = target_for_device(device)
+    with work_folder(Path(args.build_dir or "build/flash"), args.model, args.calib, target, (args.method,)) as folder:
+        c = compile_model(args.model, calib=args.calib, target=target, outdir=folder / "lib", method=args.method)
+        result = api.flash(c.library.outdir, device)
+    console.print(f"flashed {for_terminal(Path(args.model).name)} to {for_terminal(device_name(device))}: {for_terminal(result)}")
     return 0
 
 
@@ -153,7 +176,7 @@ def cmd_devices(args) -> int:
     for c in ("name", "cpu", "runs here", "description"):
         t.add_column(c)
     for d in api.list_devices():
-        t.add_row(d.name, d.cpu, "yes" if d.can_run else f"no: {d.why_not}", d.description)
+        t.add_row(*map(for_terminal, (d.name, d.cpu, "yes" if d.can_run else f"no: {d.why_not}", d.description)))
     console.print(t)
     return 0
 
@@ -184,7 +207,7 @@ def cmd_quantize(args) -> int:
         raise ModelError(f"'{Path(args.model).name}': quantize writes QDQ ONNX from an ONNX model", hint="give an .onnx file")
     c = compile_model(args.model, calib=args.calib, method=args.method)
     export_qdq(args.model, c.graph, Path(args.output))
-    console.print(f"wrote {args.output}: tinyconv's int8 quantization as QDQ ONNX")
+    console.print(f"wrote {for_terminal(args.output)}: tinyconv's int8 quantization as QDQ ONNX")
     body = {"model": str(args.model), "output_model": str(args.output), "crosscheck": None}
     if not args.crosscheck:
         write_reports(args, "quantize", body, ok=True)
@@ -203,7 +226,7 @@ def cmd_quantize(args) -> int:
     for col in ("tensor", "elements", "identical", "max |diff| (LSB)"):
         t.add_column(col, justify="left" if col == "tensor" else "right")
     for lay in cc.layers:
-        t.add_row(lay.tensor, f"{lay.elements:,}", f"{100 * lay.identical_fraction:.2f} %", str(lay.max_abs_diff))
+        t.add_row(for_terminal(lay.tensor, max_chars=60), f"{lay.elements:,}", f"{100 * lay.identical_fraction:.2f} %", str(lay.max_abs_diff))
     console.print(t)
     verdict = "PASS" if cc.ok else "FAIL"
     console.print(f"{verdict}: max |diff| {cc.max_abs_diff} LSB (bound 1), identical {100 * cc.identical_fraction:.3f} % (bound 99 %)")
@@ -220,7 +243,8 @@ def cmd_demo(args) -> int:
 
     example = data_dir("examples") / "digits"
     model = example / "digits_cnn.onnx"
-    console.print(f"[bold]tinyconv demo: {model.name} on {args.device}[/bold]")
+    chosen_device(args)
+    console.print(f"[bold]tinyconv demo: {model.name} on {for_terminal(args.device)}[/bold]")
     with progress_bar(f"compiling and running on {args.device}") as prog:
         report, _, _ = run_check(model, device=args.device, calib=example / "calib.npy", inputs=example / "test_x.npy",
                                  labels=example / "test_y.npy", progress=prog)  # fmt: skip
@@ -238,12 +262,12 @@ def cmd_farm(args) -> int:
     from tinyconv import farm
 
     if args.action == "up":
-        st = farm.up(farm.parse_boards(args.boards), say=lambda m: console.print(escape(m), highlight=False))
+        st = farm.up(farm.parse_boards(args.boards), say=lambda m: console.print(for_terminal(m, max_chars=None), highlight=False))
         console.print(f"farm up: {len(st['boards'])} board(s); use them with --device labgrid:tag=DEVICE or labgrid:PLACE")
         print(f"export LG_COORDINATOR={st['address']}")
         return 0
     if args.action == "down":
-        farm.down(say=lambda m: console.print(escape(m), highlight=False))
+        farm.down(say=lambda m: console.print(for_terminal(m, max_chars=None), highlight=False))
         return 0
     st = farm.read_state()
     if st is None or not farm.local_farm_address():
@@ -318,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = command("check", "run on a device and compare every output byte with the reference")
     model_args(k)
     device_arg(k)
+    k.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     k.add_argument("--inputs", metavar="Y.npy", help="inputs .npy, float (quantized at the model edge) or int8 (used as is); default: the calibration set")
     k.add_argument("--labels", metavar="L.npy", help="integer class labels .npy, to report float and int8 accuracy")
     k.add_argument("--save-outputs", metavar="Z.npy", help="write the device's int8 outputs .npy, [N, *output shape] (ONNX layout)")
@@ -330,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = command("profile", "instructions per inference and per layer, arena, stack, flash")
     model_args(pr)
     device_arg(pr)
+    pr.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     pr.add_argument("--inputs", metavar="Y.npy", help="input .npy (the first sample is used; default: first calibration input or zeros)")
     pr.add_argument("--json", metavar="R.json", help="write the profile as JSON")
     pr.add_argument("--html", metavar="R.html", help="write an HTML report with the per-layer profile as a plot; needs matplotlib")
@@ -338,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = command("flash", "build and flash only (leaves the runner on a real board)")
     model_args(f)
     device_arg(f)
+    f.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     f.add_argument("--build-dir", metavar="DIR", default="build/flash", help="where the generated library and firmware go")
     f.set_defaults(func=cmd_flash)
 
@@ -368,14 +395,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tinyconv import procs
+
     args = build_parser().parse_args(argv)
+    previous = procs.exit_cleanly_on_signals()  # children and temp folders go with us, exit 128 + signo
     try:
         return args.func(args)
     except TinyconvError as e:
         write_error_reports(args, e)
         if args.debug:
             raise
-        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
+        # one line, whatever names it quotes; only a compiler's own report keeps its lines
+        text = for_terminal(str(e), max_chars=4000, keep_newlines=isinstance(e, BuildError))
+        err_console.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
         return e.exit_code
     except KeyboardInterrupt as e:
         write_error_reports(args, e)
@@ -384,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: still leave the report files, then show the traceback
         write_error_reports(args, e)
         raise
+    finally:
+        procs.restore_signals(previous)  # main() may be called in-process (tests)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from tinyconv import __version__
-from tinyconv.errors import ModelError
+from tinyconv import __version__, escape
+from tinyconv.errors import ModelError, TinyconvError
 from tinyconv.ir import Graph
 from tinyconv.memory import Plan
 from tinyconv.ops import op_of
@@ -37,6 +37,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=False,
     )
     env.filters["prod"] = lambda xs: int(np.prod(xs))
+    # Model text (names) reaches C only through these two filters (tinyconv/escape.py).
+    env.filters["c_string"] = escape.c_string
+    env.filters["c_comment"] = escape.c_comment
     return env
 
 
@@ -71,12 +74,51 @@ class GeneratedLibrary:
 
 
 ARENA_MODES = ("static", "caller")  # the library's own static array, or one per context the application passes in
+PREFIX_MAX_CHARS = 40
+PREFIX_SYNTAX = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Headers a build may reach through `-I<library dir>`: a library file of the same name would shadow them.
+SHADOWED_HEADERS = {"assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646", "limits", "locale",
+                    "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic", "stdbool", "stddef", "stdint", "stdio",
+                    "stdlib", "stdnoreturn", "string", "tgmath", "threads", "time", "uchar", "wchar", "wctype",
+                    "arm_acle", "arm_mve", "arm_neon", "arm_fp16", "arm_math", "port", "protocol"}  # fmt: skip
+# What the generator appends to the prefix (symbols, macros, the header guard), lower-cased.
+GENERATED_SUFFIXES = (r"h|arena|arena_align|arena_section|arena_placement|ctx|ctx_init|ctx_run|ctx_run_io|run_io|layers|num_inputs|num_outputs|"
+                      r"(input|output)\d+_(bytes|scale|zero_point)|layer_names|layer_output_bytes|init|run|layer_hook|layer_hooks|after_layer|hash|num_layers|"
+                      r"arena_bytes|(input|output)_(bytes|scale|zero_point)|weights|[wb]_\d+|p_\d+_\w+")
+_C_NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+
+
+def _reserved_names() -> tuple[set[str], set[str]]:
+    """(file stems, identifiers, lower-cased) of every kernel and firmware source a library is built with
+    (the firmware's own default spelling of tc_model is excluded by the caller)."""
+    roots = [data_dir("codegen_templates") / "kernels", data_dir("firmware")]
+    files = [p for r in roots if r.is_dir() for p in r.rglob("*.[ch]")]
+    stems = {p.stem.lower() for p in files}
+    idents = {m.lower() for p in files for m in _C_NAME.findall(p.read_text(errors="replace"))}
+    return stems, idents
+
+
+def check_prefix(prefix: str) -> None:
+    """`--prefix` names files (<prefix>.h, .c, _weights.c) and every exported symbol and macro:
+    an ASCII C identifier, short, and clashing with no kernel or firmware file, header or symbol."""
+    shown = escape.for_terminal(prefix, max_chars=60)
+    if len(prefix) > PREFIX_MAX_CHARS:
+        raise TinyconvError(f"--prefix '{shown}' is {len(prefix)} characters long", hint=f"use at most {PREFIX_MAX_CHARS}")
+    if not PREFIX_SYNTAX.fullmatch(prefix):
+        raise TinyconvError(f"--prefix '{shown}' is not an ASCII C identifier", hint="use letters, digits and _, starting with a letter")
+    stems, idents = _reserved_names()
+    low = prefix.lower()
+    generated = re.compile(rf"{re.escape(low)}(_({GENERATED_SUFFIXES}))?")
+    clash = ({low, f"{low}_weights"} & (stems | SHADOWED_HEADERS)) or {i for i in idents if generated.fullmatch(i)} - {"tc_model"}
+    if clash:
+        raise TinyconvError(f"--prefix '{prefix}' clashes with the kernel/firmware name '{sorted(clash)[0]}'",
+                            hint="choose another prefix, e.g. the model's name")  # fmt: skip
+
 
 
 def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: str = "tc_model", provenance: str = "",
              arena: str = "static") -> GeneratedLibrary:  # fmt: skip
-    if not prefix.isidentifier():
-        raise ModelError(f"--prefix '{prefix}' is not a C identifier")
+    check_prefix(prefix)
     if arena not in ARENA_MODES:
         raise ModelError(f"--arena '{arena}' is not one of {', '.join(ARENA_MODES)}")
     env = environment()

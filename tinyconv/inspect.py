@@ -10,6 +10,7 @@ from rich.console import Console
 
 from tinyconv import memory
 from tinyconv.errors import UnsupportedError
+from tinyconv.escape import for_terminal
 from tinyconv.ops import op_of
 
 
@@ -61,14 +62,14 @@ def print_inspection(info: dict, console: Console) -> None:
     from tinyconv.report import print_layers
 
     if info["unsupported"]:
-        console.print(f"[red]{Path(info['model']).name}: unsupported[/red]")
+        console.print(f"[red]{for_terminal(Path(info['model']).name)}: unsupported[/red]")
         for u in info["unsupported"]:
-            console.print(f"  {u}")
+            console.print(f"  {for_terminal(u)}")
         if info.get("error"):
-            console.print(f"first error: {info['error']}", markup=False)
+            console.print(f"first error: {for_terminal(info['error'], max_chars=4000)}")
         return
     for note in info["notes"]:
-        console.print(f"note: {note}")
-    print_layers(info["layers"], console, f"{Path(info['model']).name}: {info['input']['shape']} → {info['output']['shape']}")
+        console.print(f"note: {for_terminal(note)}")
+    print_layers(info["layers"], console, f"{for_terminal(Path(info['model']).name)}: {info['input']['shape']} → {info['output']['shape']}")
     console.print(f"total: {info['macs']:,} MACs, {info['params']:,} parameters; int8 arena ≈ {info['arena_estimate_bytes']:,} B "
                   f"(lower bound {info['arena_lower_bound_bytes']:,} B)")  # fmt: skip

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from tinyconv import procs
 from tinyconv.errors import BuildError
 
 DRIVER = r"""
@@ -89,7 +89,10 @@ def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "
     driver.write_text((DUMP_DRIVER if dump else DRIVER).format(prefix=prefix, P=prefix.upper()))
     hooks = [f"-D{prefix.upper()}_LAYER_HOOKS"] if dump else []
     cmd = [cc, *WARNINGS, opt, *hooks, f"-I{libdir}", *(SANITIZE if sanitize else []), *map(str, sources), str(driver), "-o", str(exe)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = procs.run(cmd, timeout=600)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"{cc} did not finish compiling the generated library in {libdir} within 600 s") from None
     if r.returncode != 0:
         raise BuildError(f"{cc} failed on the generated library in {libdir}:\n{r.stderr.strip()[:4000]}")
     return exe
@@ -98,11 +101,11 @@ def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "
 def run_batch(exe: Path, inputs: np.ndarray, output_bytes: int, *, timeout: float = 120.0) -> np.ndarray:
     """inputs [N, ...] int8 → outputs [N, output_bytes] int8, exactly as the C code wrote them."""
     inputs = np.ascontiguousarray(inputs, dtype=np.int8).reshape(len(inputs), -1)
-    with tempfile.TemporaryDirectory() as tmp:
+    with procs.temp_dir() as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
         fin.write_bytes(inputs.tobytes())
         try:
-            r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=timeout)
+            r = procs.run([str(exe), str(fin), str(fout)], timeout=timeout)
         except subprocess.TimeoutExpired:
             raise BuildError(f"the native build did not finish {len(inputs)} inferences in {timeout:.0f} s") from None
         if r.returncode != 0:
@@ -117,10 +120,13 @@ def dump_layers(libdir: Path, x: np.ndarray, layer_bytes: list[int], *, prefix: 
     """Every layer's output for one input, as the C code computed it (layer hooks compiled in)."""
     exe = build(libdir, dump=True, prefix=prefix)
     total = sum(layer_bytes)
-    with tempfile.TemporaryDirectory() as tmp:
+    with procs.temp_dir() as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "layers.bin"
         fin.write_bytes(np.ascontiguousarray(x, np.int8).tobytes())
-        r = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True, timeout=120)
+        try:
+            r = procs.run([str(exe), str(fin), str(fout)], timeout=120)
+        except subprocess.TimeoutExpired:
+            raise BuildError("the layer-dump build did not finish within 120 s") from None
         if r.returncode != 0:
             raise BuildError(f"the layer-dump build exited with {r.returncode}:\n{r.stderr.strip()[:4000]}")
         data = np.frombuffer(fout.read_bytes(), dtype=np.int8)

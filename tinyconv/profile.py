@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from tinyconv.check import load_array, prepare_inputs, target_for_device
+from tinyconv.check import device_name, load_array, prepare_inputs, target_for_device
+from tinyconv.escape import for_terminal
 from tinyconv.pipeline import compile_model
 from tinyconv.progress import phase
 
@@ -28,12 +28,15 @@ def run_profile(model, *, device: str = "qemu-m4", **kw) -> dict:
 
 
 def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: str = "minmax", progress=None, workdir: Path | None = None) -> dict:
+    from tinyconv.harness.workdir import work_folder
+
+    with work_folder(workdir, model, calib, target_for_device(device), (method,)) as folder:
+        return _profile_in(model, device=device, calib=calib, inputs=inputs, method=method, workdir=folder)
+
+
+def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path) -> dict:
     from tinyconv.harness import api
 
-    tmp = None
-    if workdir is None:
-        tmp = tempfile.TemporaryDirectory(prefix="tinyconv-profile-")
-        workdir = Path(tmp.name)
     t0 = time.perf_counter()
     phase(progress, "compiling")
     c = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
@@ -57,22 +60,20 @@ def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: st
             v = per_layer[k]
             row.update(v if isinstance(v, dict) else {"count": v})
         layers.append(row)
-    report = {"model": str(model), "device": device, "target": man["target"], "macs": macs, **r, "layers": layers,
+    report = {"model": str(model), "device": device_name(device), "target": man["target"], "macs": macs, **r, "layers": layers,
               "arena_bytes": c.plan.arena_bytes, "arena_lower_bound_bytes": c.plan.lower_bound,
               "compile_seconds": round(compile_seconds, 3)}  # fmt: skip
     per_inf = report.get("instructions_per_inference") or report.get("cycles_per_inference")
     if per_inf and macs:
         report["per_mac"] = round(per_inf / macs, 3)
-    if tmp is not None:
-        tmp.cleanup()
     return report
 
 
 def print_profile(r: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(emoji=False)
     unit = "instructions" if r.get("instructions_per_inference") is not None else "cycles"
     total = r.get(f"{unit}_per_inference")
-    t = Table(title=f"tinyconv profile: {Path(r['model']).name} on {r['device']}", show_header=False, title_justify="left")
+    t = Table(title=f"tinyconv profile: {for_terminal(Path(r['model']).name)} on {for_terminal(r['device'])}", show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
     t.add_row(f"{unit} / inference", f"{total:,}" if total is not None else "not measurable on this device")
@@ -92,5 +93,5 @@ def print_profile(r: dict, console: Console | None = None) -> None:
         for k, lay in enumerate(r["layers"]):
             n = lay.get(unit) if lay.get(unit) is not None else lay.get("count")
             share = f"{100 * n / total:.1f} %" if n is not None and total else ""
-            lt.add_row(str(k), lay["name"], lay["op"], f"{lay['macs']:,}", f"{n:,}" if n is not None else "n/a", share)
+            lt.add_row(str(k), for_terminal(lay["name"]), lay["op"], f"{lay['macs']:,}", f"{n:,}" if n is not None else "n/a", share)
         console.print(lt)

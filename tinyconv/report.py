@@ -11,6 +11,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from tinyconv.escape import for_terminal
+
 
 def compare(device: np.ndarray, expected: np.ndarray) -> dict:
     """Every byte compared: counts, worst difference, and the first differing positions."""
@@ -92,9 +94,9 @@ def fmt_db(x) -> str:
 
 
 def print_check(report: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(emoji=False)
     ok = report["bit_exact"]
-    t = Table(title=f"tinyconv check: {Path(report['model']).name} on {report['device']}", show_header=False, title_justify="left")
+    t = Table(title=f"tinyconv check: {for_terminal(Path(report['model']).name)} on {for_terminal(report['device'])}", show_header=False, title_justify="left")
     t.add_column("field", style="bold")
     t.add_column("value")
     verdict = "[green]PASS: bit-exact[/green]" if ok else "[red]FAIL: outputs differ from the reference[/red]"
@@ -105,20 +107,20 @@ def print_check(report: dict, console: Console | None = None) -> None:
     t.add_row("max |difference|", str(report["max_abs_diff"]))
     t.add_row("arena", f"{report['arena_bytes']:,} B (lower bound {report['arena_lower_bound_bytes']:,} B)")
     for o in report.get("sqnr_db", []):
-        t.add_row(f"SQNR int8 vs float ({o['name']})", fmt_db(o["sqnr_db"]))
+        t.add_row(f"SQNR int8 vs float ({for_terminal(o['name'], max_chars=60)})", fmt_db(o["sqnr_db"]))
     for o in report.get("sqnr_vs_onnxruntime_db", []):
-        t.add_row(f"SQNR int8 vs onnxruntime float ({o['name']})", fmt_db(o["sqnr_db"]))
+        t.add_row(f"SQNR int8 vs onnxruntime float ({for_terminal(o['name'], max_chars=60)})", fmt_db(o["sqnr_db"]))
     for k, label in (("float_accuracy", "float accuracy"), ("int8_accuracy", "int8 accuracy")):
         if report.get(k) is not None:
             t.add_row(label, f"{100 * report[k]:.2f} %")
     if report.get("first_divergent_layer"):
         fl = report["first_divergent_layer"]
-        t.add_row("first differing layer", f"#{fl['index']} {fl['name']}: {fl['mismatches']} elements, max diff {fl['max_abs_diff']}")
+        t.add_row("first differing layer", f"#{fl['index']} {for_terminal(fl['name'])}: {fl['mismatches']} elements, max diff {fl['max_abs_diff']}")
     console.print(t)
 
 
 def print_layers(layers: list[dict], console: Console | None = None, title: str = "layers") -> None:
-    console = console or Console()
+    console = console or Console(emoji=False)
     t = Table(title=title, title_justify="left")
     cols = [k for k in ("index", "name", "op", "output_shape", "macs", "params", "sqnr_db", "instructions") if any(k in lay for lay in layers)]
     for c in cols:
@@ -133,7 +135,7 @@ def print_layers(layers: list[dict], console: Console | None = None, title: str 
                 v = f"{v:,}"
             elif isinstance(v, (list, tuple)):
                 v = "x".join(map(str, v))
-            row.append(str(v))
+            row.append(for_terminal(str(v)))
         t.add_row(*row)
     console.print(t)
 

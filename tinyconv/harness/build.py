@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyconv import procs
 from tinyconv.errors import BuildError, FitError
 from tinyconv.harness.devices import FIRMWARE_DIR, Device
 
@@ -69,6 +70,8 @@ def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] =
     if port not in PORT_SOURCES:
         raise BuildError(f"device {dev.name}: unknown firmware port '{port}'")
     prefix = man.get("prefix", "tc_model")
+    if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", prefix):  # it reaches -D flags
+        raise BuildError(f"{libdir}: manifest.json has an invalid prefix", hint="regenerate the library with tinyconv compile")
     defines = dict(b.get("defines", {}))
     stack = int(b.get("stack_bytes", 16384))
 
@@ -97,15 +100,21 @@ def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] =
             cmd += ["-Wl,--gc-sections", *b.get("ldflags", [])]
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix="fw-", dir=out_dir.parent))
-        r = subprocess.run([*cmd, "-o", str(tmp / "firmware.elf")], capture_output=True, text=True, timeout=300)
+        procs.track(tmp)  # a half-built firmware never stays behind
+        try:
+            r = procs.run([*cmd, "-o", str(tmp / "firmware.elf")], timeout=300)
+        except subprocess.TimeoutExpired:
+            procs.untrack(tmp)
+            raise BuildError(f"{cc} did not finish building the {dev.name} firmware within 300 s") from None
         if r.returncode != 0:
-            shutil.rmtree(tmp, ignore_errors=True)
+            procs.untrack(tmp)
             raise BuildError(f"{cc} failed building the {dev.name} firmware for {libdir}:\n{r.stderr.strip()[:4000]}")
         (tmp / "build.txt").write_text(" ".join(map(str, cmd)) + "\n")
         try:
             os.replace(tmp, out_dir)
+            procs.untrack(tmp, remove=False)
         except OSError:  # built concurrently by someone else: theirs is identical
-            shutil.rmtree(tmp, ignore_errors=True)
+            procs.untrack(tmp)
     if check_fit:
         check_fits(fw)
     return fw

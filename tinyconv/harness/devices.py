@@ -1,8 +1,11 @@
-"""Device descriptions: one TOML file per device in devices/ at the top of the repository."""
+"""Device descriptions: one TOML file per device in devices/ at the top of the repository (the
+registry). A device file names the compiler and emulator to run, so `--device NAME` only ever
+reads the registry; a user's own board file is given explicitly (`--device-file PATH`)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,8 @@ from tinyconv.resources import data_dir
 DEVICES_DIR = Path(os.environ.get("TINYCONV_DEVICES") or data_dir("devices"))
 FIRMWARE_DIR = data_dir("firmware")
 KINDS = ("qemu-system", "qemu-user", "native", "serial", "adb")
+# Device names end up in file names (build folders) and messages: a short, plain charset.
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,47}")
 
 
 @dataclass
@@ -87,6 +92,9 @@ def _parse(path: Path) -> Device:
     missing = [k for k in ("name", "cpu", "target", "kind") if k not in data]
     if missing:
         raise DeviceError(f"device file {path} lacks {', '.join(missing)}")
+    if not isinstance(data["name"], str) or not NAME.fullmatch(data["name"]):
+        raise DeviceError(f"device file {path}: name {data['name']!r} is not a device name",
+                          hint="use lower-case letters, digits, '.', '_' and '-', at most 48")  # fmt: skip
     if data["kind"] not in KINDS:
         raise DeviceError(f"device file {path}: kind '{data['kind']}' is not one of {', '.join(KINDS)}")
     d = Device(
@@ -104,8 +112,23 @@ def list_devices() -> list[Device]:
 
 
 def load_device(name: str) -> Device:
+    """A device of the registry by name; never a path."""
     p = DEVICES_DIR / f"{name}.toml"
-    if not p.is_file():
+    if not isinstance(name, str) or not NAME.fullmatch(name) or not p.is_file():
+        from tinyconv.escape import for_terminal
+
         known = ", ".join(d.name for d in list_devices())
-        raise DeviceError(f"unknown device '{name}'", hint=f"known devices: {known}")
+        raise DeviceError(f"unknown device '{for_terminal(str(name), max_chars=60)}'",
+                          hint=f"known devices: {known}; give your own board's file with --device-file PATH")  # fmt: skip
+    d = _parse(p)
+    if d.name != name:
+        raise DeviceError(f"device file {p} says its name is '{d.name}', not '{name}'")
+    return d
+
+
+def load_device_file(path) -> Device:
+    """A user's own device file, given explicitly by path."""
+    p = Path(path)
+    if not p.is_file():
+        raise DeviceError(f"device file '{path}' does not exist")
     return _parse(p)

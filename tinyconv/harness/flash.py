@@ -1,6 +1,7 @@
 """Start the firmware on a device and connect to it: QEMU (system or user mode), a native process,
 a real board (flash with pyocd / stm32loader, then its serial port) or a phone (adb).
-Every process started here is stopped by Target.close(), which callers run in `finally`."""
+Every process started here is stopped by Target.close(), which callers run in `finally`; all of them
+start through tinyconv.procs, so they die with tinyconv even when it is killed."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
+from tinyconv import procs
 from tinyconv.errors import DeviceError
 from tinyconv.harness.build import Firmware
 from tinyconv.harness.gdbload import flash_gdb
@@ -60,24 +61,20 @@ class Target:
         try:
             self.transport.close()
         finally:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=3)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=3)
+            if self.proc is not None:
+                if self.proc.poll() is None:
+                    self.proc.terminate()
+                    try:
+                        self.proc.wait(timeout=3)
+                    except subprocess.TimeoutExpired:
+                        procs.kill(self.proc)
+                procs.reap(self.proc)
             if self.log is not None:
-                try:
-                    self.log.unlink()
-                except OSError:
-                    pass
+                procs.untrack(self.log)
 
 
 def _logfile() -> Path:
-    fd, name = tempfile.mkstemp(prefix="tinyconv-dev-", suffix=".log")
-    os.close(fd)
-    return Path(name)
+    return procs.temp_file(prefix="tinyconv-dev-", suffix=".log")
 
 
 def start_qemu_system(fw: Firmware, *, connect_timeout: float = 10.0, port: int | None = None) -> Target:
@@ -88,7 +85,7 @@ def start_qemu_system(fw: Firmware, *, connect_timeout: float = 10.0, port: int 
         port = fixed or free_port()
         log = _logfile()
         with open(log, "wb") as lf:
-            proc = subprocess.Popen(qemu_system_cmd(fw, port), stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
+            proc = procs.popen(qemu_system_cmd(fw, port), stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT)
         try:
             tr = SerialTransport(f"socket://127.0.0.1:{port}", connect_timeout=connect_timeout, alive=lambda p=proc: p.poll() is None)
         except BaseException as e:
@@ -98,7 +95,7 @@ def start_qemu_system(fw: Firmware, *, connect_timeout: float = 10.0, port: int 
             t = Target(_NullTransport(), proc, None, "QEMU")
             detail = log.read_text(errors="replace").strip()
             t.close()
-            log.unlink(missing_ok=True)
+            procs.untrack(log)
             if "in use" in detail and not fixed:  # someone took the port between our probe and QEMU's bind
                 last = detail
                 continue
@@ -116,8 +113,9 @@ def start_process(fw: Firmware, argv: list[str], what: str) -> Target:
     log = _logfile()
     with open(log, "wb") as lf:
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=lf, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            proc = procs.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=lf, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
         except OSError as e:
+            procs.untrack(log)
             raise DeviceError(f"{fw.device.name}: cannot start {argv[0]}: {e}") from None
     return Target(PipeTransport(proc), proc, log, what)
 
@@ -134,14 +132,16 @@ def flash_stm32loader(fw: Firmware, timeout: float = 180.0) -> str:
     if shutil.which("stm32loader") is None:
         raise DeviceError(f"{fw.device.name}: stm32loader is not installed (pip install stm32loader)")
     binfile = fw.elf.with_suffix(".bin")
-    subprocess.run(["arm-none-eabi-objcopy", "-O", "binary", str(fw.elf), str(binfile)], check=True, timeout=60)
+    r = procs.run(["arm-none-eabi-objcopy", "-O", "binary", str(fw.elf), str(binfile)], timeout=60)
+    if r.returncode != 0:
+        raise DeviceError(f"{fw.device.name}: objcopy failed: {' '.join(r.stderr.split())[-300:]}")
     port = fw.device.flash.get("port", fw.device.connect.get("url", "/dev/ttyUSB0"))
     return _run_flasher(fw, ["stm32loader", "-p", port, "-e", "-w", "-v", str(binfile)], timeout)
 
 
 def _run_flasher(fw: Firmware, cmd: list[str], timeout: float) -> str:
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = procs.run(cmd, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise DeviceError(f"{fw.device.name}: {cmd[0]} did not finish within {timeout:.0f} s") from None
     if r.returncode != 0:
@@ -170,7 +170,9 @@ def flash_command(fw: Firmware) -> str:
             "{place}": place.name if place else ""}  # fmt: skip
     if any("{bin}" in a for a in argv):
         objcopy = dev.build.get("cc", "arm-none-eabi-gcc").replace("gcc", "objcopy")
-        subprocess.run([objcopy, "-O", "binary", str(fw.elf), fill["{bin}"]], check=True, timeout=60)
+        r = procs.run([objcopy, "-O", "binary", str(fw.elf), fill["{bin}"]], timeout=60)
+        if r.returncode != 0:
+            raise DeviceError(f"{dev.name}: {objcopy} failed: {' '.join(r.stderr.split())[-300:]}")
     cmd = []
     for a in argv:
         for k, v in fill.items():

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tinyconv import procs
 from tinyconv.errors import DeviceError
 
 PREFIX = "labgrid:"
@@ -114,7 +115,7 @@ class LabgridClient:
     def run(self, *args: str, place: str | None = None, timeout: float | None = None) -> str:
         cmd = self.argv(*args, place=place)
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout or self.timeout, stdin=subprocess.DEVNULL)
+            r = procs.run(cmd, timeout=timeout or self.timeout)  # dies with tinyconv, whatever ends it
         except subprocess.TimeoutExpired:
             raise DeviceError(f"labgrid coordinator {self.address} did not answer '{' '.join(args)}' within {timeout or self.timeout:.0f} s") from None
         if r.returncode != 0:
@@ -131,7 +132,7 @@ class LabgridClient:
 
     def wait(self, token: str, timeout: float, progress) -> None:
         """Wait for the reservation to be allocated; `labgrid-client wait` keeps it alive meanwhile."""
-        proc = subprocess.Popen(self.argv("wait", token), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        proc = procs.popen(self.argv("wait", token), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         t0 = time.monotonic()
         next_note = 1.0  # say nothing when a board is free at once
         try:
@@ -146,9 +147,7 @@ class LabgridClient:
             if proc.returncode != 0:
                 raise DeviceError(f"labgrid reservation {token} failed: {' '.join((proc.stderr.read() or '').split())[-300:]}")
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=5)
+            procs.reap(proc)  # kills it if still waiting
 
     def show(self, place: str) -> Place:
         return parse_show(self.run("show", place=place), place)

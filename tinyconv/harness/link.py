@@ -164,7 +164,8 @@ class PipeTransport(Transport):
 
 class Link:
     """One request, one answer. Corrupted or lost frames are retried with a fresh sequence number;
-    a FAULT frame or a closed link ends the session with a DeviceError."""
+    an answer carrying another sequence number (a late answer to an earlier attempt, a duplicated
+    frame) is skipped; a FAULT frame or a closed link ends the session with a DeviceError."""
 
     def __init__(self, transport: Transport, device: str, *, timeout: float = 3.0, retries: int = 4,
                  on_closed: Callable[[], str] | None = None):  # fmt: skip
@@ -175,7 +176,7 @@ class Link:
         self.on_closed = on_closed
         self.buf = bytearray()
         self.seq = 0
-        self.stats = {"requests": 0, "retries": 0, "bad_frames": 0}
+        self.stats = {"requests": 0, "retries": 0, "bad_frames": 0, "stale": 0, "timeouts": 0}
 
     def _closed(self, what: str) -> DeviceError:
         detail = self.on_closed() if self.on_closed else ""
@@ -232,18 +233,23 @@ class Link:
                     break
                 if r.cmd == P.FAULT:
                     raise DeviceError(f"{self.device} crashed during {what}: {P.describe_fault(r.payload)}")
-                if r.status in (P.ERR_CRC, P.ERR_FRAME):  # whichever attempt it was, ask again
+                if r.seq != seq:  # an earlier request's or attempt's answer, or a duplicate: not this one
+                    self.stats["stale"] += 1
+                    continue
+                if r.status in (P.ERR_CRC, P.ERR_FRAME):  # this attempt arrived corrupted: ask again at once
                     problem = f"the device received a corrupted request ({P.STATUS_NAMES[r.status]})"
                     retry = True
                     break
-                if r.seq != seq or r.cmd != cmd:
-                    continue  # a late answer to an earlier attempt
+                if r.cmd != cmd:
+                    self.stats["stale"] += 1
+                    continue
                 if r.status == P.ERR_VERSION:
                     raise DeviceError(f"{self.device} speaks protocol version {r.payload[:1].hex() or '?'}, this host speaks {P.VERSION}: rebuild the firmware")
                 if r.status != P.OK:
                     raise DeviceError(f"{self.device} refused {what}: {P.STATUS_NAMES[r.status] if r.status < len(P.STATUS_NAMES) else r.status}")
                 return r
             if not retry:
+                self.stats["timeouts"] += 1
                 problem = f"no answer within {timeout:g} s"
                 # a half frame left now lost its delimiter: it would spoil the next answer too
                 self.buf.clear()
