@@ -86,6 +86,7 @@ GENERATED_SUFFIXES = (r"h|arena|arena_align|arena_section|arena_placement|ctx|ct
                       r"(input|output)\d+_(bytes|scale|zero_point)|layer_names|layer_output_bytes|init|run|layer_hook|layer_hooks|after_layer|hash|num_layers|"
                       r"arena_bytes|(input|output)_(bytes|scale|zero_point)|weights|[wb]_\d+|p_\d+_\w+")
 _C_NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
+_C_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"", re.S)  # comments and strings name no symbol
 
 
 def _reserved_names() -> tuple[set[str], set[str]]:
@@ -94,7 +95,7 @@ def _reserved_names() -> tuple[set[str], set[str]]:
     roots = [data_dir("codegen_templates") / "kernels", data_dir("firmware")]
     files = [p for r in roots if r.is_dir() for p in r.rglob("*.[ch]")]
     stems = {p.stem.lower() for p in files}
-    idents = {m.lower() for p in files for m in _C_NAME.findall(p.read_text(errors="replace"))}
+    idents = {m.lower() for p in files for m in _C_NAME.findall(_C_COMMENT.sub(" ", p.read_text(errors="replace")))}
     return stems, idents
 
 
@@ -108,7 +109,7 @@ def check_prefix(prefix: str) -> None:
         raise TinyconvError(f"--prefix '{shown}' is not an ASCII C identifier", hint="use letters, digits and _, starting with a letter")
     stems, idents = _reserved_names()
     low = prefix.lower()
-    generated = re.compile(rf"{re.escape(low)}(_({GENERATED_SUFFIXES}))?")
+    generated = re.compile(rf"{re.escape(low)}_({GENERATED_SUFFIXES})")  # the bare prefix names only files
     clash = ({low, f"{low}_weights"} & (stems | SHADOWED_HEADERS)) or {i for i in idents if generated.fullmatch(i)} - {"tc_model"}
     if clash:
         raise TinyconvError(f"--prefix '{prefix}' clashes with the kernel/firmware name '{sorted(clash)[0]}'",
