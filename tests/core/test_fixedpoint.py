@@ -53,13 +53,13 @@ def test_mbqm_is_within_one_of_the_exact_product(x, real):
         assert abs(got - exact) <= 1
 
 
-def test_per_tensor_multiplier_uses_float32_product():
-    # QUANT.md: per-tensor forms input_scale * filter_scale in float32 first.
+def test_per_tensor_multiplier_uses_double_product():
+    # TFLM's GetQuantizedConvolutionMultipler (the tflite-micro oracle): double(in) * double(w) / double(out),
+    # the same rule as per channel. These scales make the float32 product give another Q31 multiplier.
     s_in, s_w, s_out = 0.0123456789, 0.00987654321, 0.0456
-    expected = float(np.float32(s_in) * np.float32(s_w)) / float(np.float32(s_out))
+    expected = float(np.float32(s_in)) * float(np.float32(s_w)) / float(np.float32(s_out))
     assert conv_multipliers(s_in, np.array([s_w]), s_out)[0] == expected
-    per_channel = conv_multipliers(s_in, np.array([s_w, s_w]), s_out)
-    assert per_channel[0] == float(np.float32(s_in)) * float(np.float32(s_w)) / float(np.float32(s_out))
+    assert conv_multipliers(s_in, np.array([s_w, s_w]), s_out)[0] == expected
 
 
 def test_activation_ranges():

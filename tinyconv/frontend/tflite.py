@@ -11,8 +11,8 @@ importer chooses the attrs / params that make them agree (each case is commented
 
 * Conv / depthwise / transpose conv with a per-tensor weight scale: TFLM forms the multiplier
   per channel in double (`PopulateConvolutionQuantizationParams`), so the scale is broadcast to
-  one per output channel (tinyconv forms a per-tensor multiplier from a float32 product, which is
-  what TFLM's FULLY_CONNECTED does, so FC weights stay per tensor).
+  one per output channel. FULLY_CONNECTED keeps its per-tensor scale: TFLM forms that multiplier
+  in double too (`GetQuantizedConvolutionMultipler`), as tinyconv's `conv_multipliers` does.
 * Fused activations: TFLM rounds `f / scale` in float32 (`CalculateActivationRangeQuantized`);
   when tinyconv's double-precision rule would give another integer bound, the float clamp is
   moved onto the exact grid value so both give TFLM's bound.
@@ -496,8 +496,8 @@ class _Importer:
             self.emit("reshape", [x], [flat], {"shape": (size // k, k)}, suffix="_flatten")
             x = flat
         rows = size // k
-        # Weights keep a per-tensor scale: TFLM's FULLY_CONNECTED forms that multiplier from the
-        # float32 product in_scale · w_scale, as tinyconv's per-tensor rule does.
+        # Weights keep a per-tensor scale: TFLM's FULLY_CONNECTED forms that multiplier as
+        # double(in_scale) · double(w_scale) / double(out_scale), as tinyconv's conv_multipliers does.
         w = self.weights(ins[1], 0, o, broadcast=False)
         b = self.bias(ins[2] if len(ins) > 2 else -1, o, x, w)
         y = self.out(op.outputs[0])
