@@ -1,7 +1,8 @@
 """The reference check: compile, run every input on a device, compare every output byte with the
 NumPy int8 reference, and say where a difference starts.
 
-`host` builds the generated library natively with a batch driver (fast, no protocol); every other
+`host` builds the generated library natively with a batch driver (fast, no protocol), under
+AddressSanitizer and UBSan (`-fno-sanitize-recover`) when the compiler supports them; every other
 device goes through the harness (firmware + framed serial protocol).
 """
 
@@ -92,7 +93,9 @@ def device_outputs(compiled: Compiled, device: str, xq: np.ndarray, progress=Non
     libdir = compiled.library.outdir
     out_bytes = compiled.library.manifest["output"]["bytes"]
     if device == "host":
-        return native.run_batch(native.build(libdir), xq, out_bytes)
+        # Sanitized when the compiler can: undefined behaviour in generated code fails the check.
+        exe = native.build(libdir, sanitize=native.sanitizers_available())
+        return native.run_batch(exe, xq, out_bytes, timeout=600)
     from tinyconv.harness import api
 
     return np.asarray(api.run_inputs(libdir, device, xq.reshape(len(xq), -1), progress=progress).outputs).reshape(len(xq), out_bytes)

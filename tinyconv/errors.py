@@ -22,6 +22,11 @@ class ModelError(TinyconvError):
     """The model is malformed or uses something tinyconv does not support."""
 
 
+class ScaleRangeError(ModelError):
+    """A requantization multiplier outside what int32 fixed point represents (no node yet:
+    `quantize.prepare_all` names the layer)."""
+
+
 class UnsupportedError(ModelError):
     """A valid model uses an op, attribute or pattern tinyconv does not lower (yet)."""
 

@@ -9,12 +9,26 @@ import math
 
 import numpy as np
 
+from tinyconv.errors import ScaleRangeError
+
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
 
 
+# Largest left shift a multiplier may have: every kernel computes x · 2^shift of an int32 x in
+# int64 before saturating, which is defined for shift <= 31. A multiplier of 2^31 or more turns
+# every non-zero accumulator into -128 or 127, so such a layer is refused, not computed.
+MAX_LEFT_SHIFT = 31
+
+
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier: real ≈ m · 2^(shift - 31), m a Q31 int32, shift positive = left."""
+    """TFLite QuantizeMultiplier: real ≈ m · 2^(shift - 31), m a Q31 int32, shift positive = left.
+
+    Every multiplier tinyconv forms goes through here, so this is where a scale combination that
+    the int32 kernels cannot compute exactly (shift > MAX_LEFT_SHIFT, or not finite) is refused.
+    """
+    if not math.isfinite(real):
+        raise ScaleRangeError(f"its scales give a requantization multiplier of {real}", hint="check the layer's scales")
     if real == 0.0:
         return 0, 0
     q, e = math.frexp(real)
@@ -28,6 +42,9 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         e += 1
     if e < -31:
         m, e = 0, 0
+    if e > MAX_LEFT_SHIFT:
+        raise ScaleRangeError(f"its scales give a requantization multiplier of {real:.3g} (≥ 2^{MAX_LEFT_SHIFT}), "
+                              "which int32 fixed point cannot apply", hint="check the layer's weight and output scales")  # fmt: skip
     return m, e
 
 

@@ -6,6 +6,7 @@ reads N inputs from a file and writes N outputs to another: one process for the 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -71,6 +72,23 @@ WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
 
 
+@functools.lru_cache(maxsize=None)
+def sanitizers_available(cc: str = "gcc") -> bool:
+    """Whether `cc` builds and runs a program with SANITIZE (libasan/libubsan installed, and ASan
+    allowed to map its shadow memory here). `check --device host` sanitizes when this holds."""
+    if shutil.which(cc) is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="tinyconv-san-") as tmp:
+        src, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
+        src.write_text("int main(void) { return 0; }\n")
+        try:
+            if subprocess.run([cc, *SANITIZE, str(src), "-o", str(exe)], capture_output=True, timeout=60).returncode != 0:
+                return False
+            return subprocess.run([str(exe)], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+
 def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "-O2", prefix: str = "tc_model", dump: bool = False) -> Path:
     libdir = Path(libdir)
     if shutil.which(cc) is None:
@@ -109,7 +127,8 @@ def run_batch(exe: Path, inputs: np.ndarray, output_bytes: int, *, timeout: floa
         except subprocess.TimeoutExpired:
             raise BuildError(f"the native build did not finish {len(inputs)} inferences in {timeout:.0f} s") from None
         if r.returncode != 0:
-            raise BuildError(f"the native build exited with {r.returncode}:\n{r.stderr.strip()[:4000]}")
+            what = "hit undefined behaviour or a memory error (sanitizer report below)" if "Sanitizer" in r.stderr or "runtime error" in r.stderr else f"exited with {r.returncode}"
+            raise BuildError(f"the native build of the generated code {what}:\n{r.stderr.strip()[:4000]}")
         data = np.frombuffer(fout.read_bytes(), dtype=np.int8)
     if data.size != len(inputs) * output_bytes:
         raise BuildError(f"the native build wrote {data.size} bytes, expected {len(inputs) * output_bytes}")

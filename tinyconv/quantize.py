@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyconv import reference
-from tinyconv.errors import DataError, UnsupportedError
+from tinyconv.errors import DataError, ModelError, ScaleRangeError, UnsupportedError
 from tinyconv.fixedpoint import dequantize
 from tinyconv.ir import Graph, QuantParams
 from tinyconv.ops import op_of
@@ -246,7 +246,10 @@ def _quantize_const_inputs(g: Graph, node, op) -> None:
 
 def prepare_all(g: Graph) -> None:
     for node in g.nodes:
-        node.qattrs = op_of(node).prepare(node, g)
+        try:
+            node.qattrs = op_of(node).prepare(node, g)
+        except ScaleRangeError as e:  # raised by fixedpoint.quantize_multiplier, which knows no node
+            raise ModelError(f"{node.where()}: {e.message}", hint=e.hint, node=node.name) from None
 
 
 def sqnr_db(ref: np.ndarray, test: np.ndarray) -> float:

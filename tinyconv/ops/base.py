@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyconv.errors import UnsupportedError
+from tinyconv.errors import ModelError, UnsupportedError
 from tinyconv.ir import Graph, Node, QuantParams
 
 # How an op's int8 output quantization is chosen when tinyconv quantizes a float graph.
@@ -98,6 +98,19 @@ def qparams(graph: Graph, tensor: str) -> tuple[float, int]:
     if q is None:
         raise ValueError(f"tensor '{tensor}' has no quantization parameters")
     return q.scalar()
+
+
+def refuse_int32_overflow(node: Node, worst: int, what: str = "reduction") -> None:
+    """Every accumulating op calls this at compile time with the largest |value| its int32
+    accumulator can reach (C kernels and TFLM accumulate in int32; wrapping is UB in C)."""
+    if worst >= 2**31:
+        raise ModelError(f"{node.where()}: the int32 accumulator could overflow ({int(worst):,} ≥ 2^31)",
+                         hint=f"split the layer or reduce its {what} size", node=node.name)  # fmt: skip
+
+
+def max_centred_int8(zero_point: int) -> int:
+    """The largest |q - zero_point| of an int8 q."""
+    return max(127 - int(zero_point), int(zero_point) + 128)
 
 
 def out_shape_1d(size: int, k: int, stride: int, dilation: int, pad_lo: int, pad_hi: int) -> int:

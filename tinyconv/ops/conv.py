@@ -11,7 +11,7 @@ import numpy as np
 
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import activation_range, conv_multipliers, quantize_multipliers, requantize
-from tinyconv.ops.base import Op, out_shape_1d, pad_nhwc, qparams, register, windows
+from tinyconv.ops.base import Op, max_centred_int8, out_shape_1d, pad_nhwc, qparams, refuse_int32_overflow, register, windows
 
 
 def conv_accumulate(x: np.ndarray, w: np.ndarray, strides, dilations, pads, groups: int) -> np.ndarray:
@@ -47,12 +47,10 @@ def _prepare_weighted(node, graph, bias_index: int, weight_index: int, out_name:
     has_bias = len(node.inputs) > bias_index
     # The kernels accumulate in int32: refuse a layer whose worst case could wrap.
     w = graph.tensors[node.inputs[weight_index]].data.astype(np.int64)
-    worst = np.abs(w.reshape(cout, -1)).sum(axis=1) * (127 + abs(in_zp) + 1)
+    worst = np.abs(w.reshape(cout, -1)).sum(axis=1) * max_centred_int8(in_zp)
     if has_bias:
         worst = worst + np.abs(graph.tensors[node.inputs[bias_index]].data.astype(np.int64))
-    if worst.max() >= 2**31:
-        raise ModelError(f"{node.where()}: the int32 accumulator could overflow ({int(worst.max()):,} ≥ 2^31)",
-                         hint="split the layer or reduce its reduction size", node=node.name)  # fmt: skip
+    refuse_int32_overflow(node, int(worst.max()))
     return {
         "input_offset": -in_zp,
         "output_offset": out_zp,

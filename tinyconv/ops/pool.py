@@ -14,7 +14,7 @@ import numpy as np
 
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import activation_range, quantize_multiplier, requantize
-from tinyconv.ops.base import SAME_AS_INPUT, Op, out_shape_1d, pad_nhwc, qparams, register, windows
+from tinyconv.ops.base import SAME_AS_INPUT, Op, max_centred_int8, out_shape_1d, pad_nhwc, qparams, refuse_int32_overflow, register, windows
 
 
 def _pool_out_shape(node, graph):
@@ -111,6 +111,9 @@ class AvgPool2D(Op):
         return [(s / n).astype(np.float32)]
 
     def prepare(self, node, graph):
+        # tc_pool.c sums raw int8 values (and zero points for padding) over the window, then adds n/2.
+        n = node.attrs["kernel"][0] * node.attrs["kernel"][1]
+        refuse_int32_overflow(node, 128 * n + n // 2, "window")
         p = _requant_params(graph, node, node.inputs[0], node.outputs[0])
         p["requantize"] = qparams(graph, node.inputs[0]) != qparams(graph, node.outputs[0])
         return p
@@ -163,6 +166,8 @@ class Mean(Op):
         which differs in the last bit for about 6 % of sums."""
         _, h, w, _ = graph.tensors[node.inputs[0]].shape
         n = h * w
+        # tc_mean_hw_s8 (and TFLM) sum q - input_zp over the h·w positions in int32.
+        refuse_int32_overflow(node, n * max_centred_int8(qparams(graph, node.inputs[0])[1]), "spatial")
         p = _requant_params(graph, node, node.inputs[0], node.outputs[0])
         s = min(int(math.floor(math.log2(n))), 32, 31 + int(p["shift"]))
         p["multiplier"] = int((int(p["multiplier"]) << s) // n)

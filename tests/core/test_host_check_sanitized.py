@@ -1,0 +1,51 @@
+"""`check --device host` runs the generated code under AddressSanitizer and UBSan (when the
+compiler has them), and undefined behaviour fails the check instead of passing silently."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyconv import native
+from tinyconv.check import run_check
+from tinyconv.errors import BuildError
+
+EXAMPLE = Path(__file__).resolve().parent.parent.parent / "examples" / "digits"
+
+
+def _need_sanitizers():
+    if not native.sanitizers_available():
+        pytest.skip("gcc here cannot build and run with -fsanitize=address,undefined")
+
+
+def test_host_check_builds_with_sanitizers(tmp_path):
+    _need_sanitizers()
+    x = np.load(EXAMPLE / "test_x.npy")[:4]
+    report, _, _ = run_check(EXAMPLE / "digits_cnn.onnx", device="host", calib=EXAMPLE / "calib.npy", inputs=x,
+                             workdir=tmp_path, compare_onnxruntime=False)  # fmt: skip
+    assert report["bit_exact"]
+    (exe,) = (p for p in (tmp_path / "lib" / ".build").glob("driver-*") if p.suffix == "")
+    symbols = subprocess.run(["nm", str(exe)], capture_output=True, text=True, check=True).stdout
+    assert "__asan_init" in symbols and "__ubsan_handle" in symbols, "the host check's driver is not sanitized"
+
+
+def test_undefined_behaviour_in_generated_code_fails_the_run(tmp_path):
+    """A library whose run overflows a signed int: the sanitized driver stops with a clear error."""
+    _need_sanitizers()
+    (tmp_path / "tc_model.h").write_text(
+        "#include <stdint.h>\n#define TC_MODEL_INPUT_BYTES 4\n#define TC_MODEL_OUTPUT_BYTES 4\n"
+        "int tc_model_init(void);\nint tc_model_run(const int8_t *input, int8_t *output);\n"
+    )
+    (tmp_path / "tc_model.c").write_text(
+        '#include "tc_model.h"\nint tc_model_init(void) { return 0; }\n'
+        "int tc_model_run(const int8_t *input, int8_t *output)\n{\n"
+        "    int32_t big = INT32_MAX - 10;\n    big += input[0];\n"
+        "    for (int i = 0; i < 4; ++i) output[i] = (int8_t)(big & 0x7f);\n    return 0;\n}\n"
+    )
+    exe = native.build(tmp_path, sanitize=True)
+    assert native.run_batch(exe, np.zeros((1, 4), np.int8), 4).shape == (1, 4)
+    with pytest.raises(BuildError, match="undefined behaviour"):
+        native.run_batch(exe, np.full((1, 4), 100, np.int8), 4)
