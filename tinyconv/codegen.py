@@ -213,6 +213,7 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         "arena_lower_bound_bytes": plan.lower_bound,
         "input": io["inputs"][0],  # the first input and output, as before multi-I/O
         "output": io["outputs"][0],
+        "weights_bytes": int(sum(c["nbytes"] for c in consts)),  # const data: known before any link
         **io,
         "layers": [{k: v for k, v in lay.items() if k not in ("code", "output_ptr")} for lay in layers],
     }

@@ -69,6 +69,8 @@ def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] =
     port = b.get("port", "linux")
     if port not in PORT_SOURCES:
         raise BuildError(f"device {dev.name}: unknown firmware port '{port}'")
+    if check_fit:
+        check_weights_fit(man, dev)  # before compiling: the weight size is known, no raw ld error
     prefix = man.get("prefix", "tc_model")
     if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,39}", prefix):  # it reaches -D flags
         raise BuildError(f"{libdir}: manifest.json has an invalid prefix", hint="regenerate the library with tinyconv compile")
@@ -108,6 +110,10 @@ def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] =
             raise BuildError(f"{cc} did not finish building the {dev.name} firmware within 300 s") from None
         if r.returncode != 0:
             procs.untrack(tmp)
+            overflow = re.search(r"region [`'\"]?(\w+)['\"]? overflowed by (\d+) bytes", r.stderr)
+            if overflow:
+                raise FitError(f"the model does not fit {dev.name} ({dev.memory.get('part', dev.name)}): the linker's "
+                               f"{overflow[1]} region is {int(overflow[2]):,} B too small")  # fmt: skip
             raise BuildError(f"{cc} failed building the {dev.name} firmware for {libdir}:\n{r.stderr.strip()[:4000]}")
         (tmp / "build.txt").write_text(" ".join(map(str, cmd)) + "\n")
         try:
@@ -118,6 +124,43 @@ def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] =
     if check_fit:
         check_fits(fw)
     return fw
+
+
+# ---- memory budgets ----
+
+_SIZE_SUFFIX = {"": 1, "K": 1024, "M": 1024 * 1024}
+
+
+def linker_regions(dev: Device) -> dict[str, int]:
+    """MEMORY region name → LENGTH in bytes from the device's linker script, plus the alias
+    "RODATA_REGION" → the length of the region constants are placed in. {} for hosted ports."""
+    port = dev.build.get("port", "linux")
+    script = dev.build.get("linker_script")
+    if port not in PORT_LDDIR or not script:
+        return {}
+    text = (FIRMWARE_DIR / PORT_LDDIR[port] / script).read_text()
+    regions = {m[1]: int(m[2], 0) * _SIZE_SUFFIX[m[3].upper()]
+               for m in re.finditer(r"^\s*(\w+)\s*\([^)]*\)\s*:\s*ORIGIN\s*=\s*\w+\s*,\s*LENGTH\s*=\s*(\w+?)([KkMm]?)\s*$", text, re.M)}  # fmt: skip
+    alias = re.search(r'REGION_ALIAS\(\s*"RODATA_REGION"\s*,\s*(\w+)\s*\)', text)
+    if alias and alias[1] in regions:
+        regions["RODATA_REGION"] = regions[alias[1]]
+    return regions
+
+
+def check_weights_fit(man: dict, dev: Device) -> None:
+    """Refuse, before compiling, a model whose constant data alone exceeds the part's flash
+    budget or the linker region constants go to (QEMU boards have more memory than the part)."""
+    weights = man.get("weights_bytes")
+    if weights is None or dev.kind not in ("qemu-system", "serial"):
+        return
+    part = dev.memory.get("part", dev.name)
+    if dev.flash_bytes is not None and weights > dev.flash_bytes:
+        raise FitError(f"the model does not fit {dev.name} ({part}) flash: its weights alone need {weights:,} B "
+                       f"but the part has {dev.flash_bytes:,} B")  # fmt: skip
+    region = linker_regions(dev).get("RODATA_REGION")
+    if region is not None and weights > region:
+        raise FitError(f"the model does not fit {dev.name} ({part}): its weights alone need {weights:,} B but the "
+                       f"memory region for constants in {dev.build['linker_script']} has {region:,} B")  # fmt: skip
 
 
 # ---- sizes from the ELF ----

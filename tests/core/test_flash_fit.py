@@ -1,0 +1,51 @@
+"""Models whose weights exceed a board's flash get the clean "does not fit" error before anything
+is compiled or linked (not `ld: region overflowed`), and every device's declared memory budget
+agrees with its firmware linker script."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from ir_graphs import GraphBuilder
+
+from tinyconv.errors import FitError
+from tinyconv.harness.build import build_firmware, linker_regions
+from tinyconv.harness.devices import list_devices, load_device
+from tinyconv.pipeline import compile_model
+
+
+def _fc_library(tmp_path, outputs: int, target: str):
+    """One fully connected layer with 1024 · outputs int8 weights."""
+    rng = np.random.default_rng(0)
+    b = GraphBuilder("big_fc", (1, 1024))
+    y = b.node("big_fc", "fully_connected", ["x", b.const("w", rng.normal(size=(outputs, 1024)) / 32)], act=None)
+    g = b.finish(y)
+    calib = rng.normal(size=(2, 1024)).astype(np.float32)
+    return compile_model(g, calib=calib, target=target, outdir=tmp_path / "lib")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("device", "outputs"), [("qemu-m4", 4500), ("qemu-m55", 2200)])
+def test_weights_beyond_flash_are_refused_before_linking(tmp_path, device, outputs):
+    """qemu-m4: 4.6 MB of weights overflowed the linker's 4 MiB CODE region (raw ld error).
+    qemu-m55: 2.25 MB fit its 2.5 MiB flash budget but not the 2 MiB region constants live in."""
+    dev = load_device(device)
+    c = _fc_library(tmp_path, outputs, dev.target)
+    assert c.library.manifest["weights_bytes"] >= 1024 * outputs
+    t0 = time.monotonic()
+    with pytest.raises(FitError, match=rf"does not fit {device}.*weights alone need"):
+        build_firmware(c.library.outdir, dev)
+    assert time.monotonic() - t0 < 5, "refused only after compiling"
+    assert not list((c.library.outdir / ".build").glob("fw-*")), "the firmware was built anyway"
+
+
+@pytest.mark.parametrize("name", [d.name for d in list_devices() if linker_regions(d)])
+def test_declared_budgets_match_the_linker_script(name):
+    dev = load_device(name)
+    regions = linker_regions(dev)
+    nonvolatile = sum(v for k, v in regions.items() if k not in ("RAM", "RODATA_REGION"))
+    assert dev.flash_bytes is not None and dev.flash_bytes <= nonvolatile, f"{name}: flash budget beyond the linker's code + constant regions"
+    assert dev.ram_bytes is not None and dev.ram_bytes <= regions["RAM"], f"{name}: RAM budget beyond the linker's RAM region"
+    assert "RODATA_REGION" in regions, f"{name}: linker script without a RODATA_REGION"
