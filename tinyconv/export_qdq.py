@@ -152,6 +152,8 @@ def _emit(w: Writer, node: Node) -> list[str]:
         return [w.node("Gather", [rows, w.init("cols", np.asarray(a["cols"], np.int64))], node.name, axis=2)]
     if op == "softmax":
         return [w.node("Softmax", [w.value(ins[0])], node.name, axis=-1)]
+    if op == "log_softmax":
+        return [w.node("LogSoftmax", [w.value(ins[0])], node.name, axis=-1)]
     if op == "unary":
         fn, p = a["fn"], a.get("params", {})
         x = w.value(ins[0])

@@ -25,7 +25,7 @@ from tinyconv.ir import Graph, IOLayout, Node, QuantParams, Tensor
 from tinyconv.ops import check_shapes, op_of
 
 CONVERTERS: dict[str, callable] = {}
-SAME_SHAPE_OPS = {"batch_norm", "unary", "prelu", "softmax"}  # element- or row-wise: output shape = input shape
+SAME_SHAPE_OPS = {"batch_norm", "unary", "prelu", "softmax", "log_softmax"}  # element- or row-wise: output shape = input shape
 
 
 def converter(*op_types):
@@ -718,17 +718,27 @@ def cast(imp: Importer, node):
 
 @converter("Softmax")
 def softmax(imp: Importer, node):
+    _softmax_like(imp, node, "softmax", {"beta": 1.0})
+
+
+@converter("LogSoftmax")
+def log_softmax(imp: Importer, node):
+    _softmax_like(imp, node, "log_softmax", {})
+
+
+def _softmax_like(imp: Importer, node, op: str, extra: dict):
+    """Softmax / LogSoftmax: moved so that the reduced axis is last (the kernels' row layout)."""
     name = node.input[0]
     r = len(imp.onnx_shape(name))
     axis = int(imp.attrs(node).get("axis", -1 if imp.m.opset >= 13 else 1)) % r
     if imp.m.opset < 13 and axis != r - 1:
         if any(d != 1 for d in imp.onnx_shape(name)[axis + 1:]):
-            imp.fail(f"opset-{imp.m.opset} Softmax over the flattened axes {axis}.. is not supported")
+            imp.fail(f"opset-{imp.m.opset} {node.op_type} over the flattened axes {axis}.. is not supported")
         axis = r - 1
     perm = imp.perm_of(name)
     if perm[-1] != axis:
         perm = tuple(k for k in perm if k != axis) + (axis,)
-    y = imp.emit("softmax", [imp.value(name, perm)], {"axis": -1, "beta": 1.0}, name=node.output[0])
+    y = imp.emit(op, [imp.value(name, perm)], {"axis": -1, **extra}, name=node.output[0])
     imp.bind(node.output[0], y, perm)
 
 

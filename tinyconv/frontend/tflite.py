@@ -47,7 +47,7 @@ from tinyconv.ir import Graph, IOLayout, Node, QuantParams, Tensor
 SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL",
     "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SOFTMAX", "CONCATENATION", "PAD", "PADV2", "MEAN", "LOGISTIC",
-    "TANH", "HARD_SWISH", "TRANSPOSE_CONV", "QUANTIZE", "DEQUANTIZE",
+    "TANH", "HARD_SWISH", "TRANSPOSE_CONV", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX",
 )  # fmt: skip
 
 # TFLM PoolingPrepare: input and output scales may differ by this much (the integers are copied).
@@ -598,6 +598,14 @@ class _Importer:
         y = self.out(op.outputs[0])
         beta = self.opt(0, "f", 1.0)
         self.emit("softmax", [x], [y], {"axis": -1, "beta": float(np.float32(beta))})
+
+    def _log_softmax(self, op):
+        ins = self.inputs(op, 1)
+        x = self.tensor(ins[0])
+        y = self.out(op.outputs[0])
+        if self.shape(x) != self.shape(y):
+            raise self.fail(f"output shape {list(self.shape(y))} differs from the input's {list(self.shape(x))}")
+        self.emit("log_softmax", [x], [y], {"axis": -1})
 
     def _concatenation(self, op):
         if not op.inputs or len(op.outputs) != 1:

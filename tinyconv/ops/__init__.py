@@ -2,7 +2,7 @@
 
 from tinyconv.ops.base import OPS, Op, op_of, register  # noqa: F401
 from tinyconv.ops import conv, elementwise, pool, shape  # noqa: F401,E402
-from tinyconv.ops import softmax  # noqa: F401,E402
+from tinyconv.ops import log_softmax, softmax  # noqa: F401,E402
 from tinyconv.ops import conv_transpose, unary  # noqa: F401,E402
 
 

@@ -12,4 +12,11 @@
 void tc_softmax_s8(const int8_t *in, int32_t rows, int32_t depth, int32_t input_multiplier,
                    int32_t input_left_shift, int32_t diff_min, int8_t *out);
 
+/* Log-softmax over the last axis (TFLite Micro's int8 LOG_SOFTMAX; output scale 16/256, zero
+ * point 127). Same input scaling as tc_softmax_s8; reverse_multiplier / reverse_shift (<= 0) map
+ * the log of the sum back to input units for the cut-off. depth <= 4095; in == out allowed. */
+void tc_log_softmax_s8(const int8_t *in, int32_t rows, int32_t depth, int32_t input_multiplier,
+                       int32_t input_left_shift, int32_t diff_min, int32_t reverse_multiplier,
+                       int32_t reverse_shift, int8_t *out);
+
 #endif
