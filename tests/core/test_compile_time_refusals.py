@@ -89,3 +89,21 @@ def test_average_pool_overflow_is_refused():
 @pytest.mark.parametrize("kind", ["mean", "avg_pool2d"])
 def test_pool_below_the_bound_is_accepted(kind):
     prepare_all(_pool_graph(kind, (2048, 2048), zero_point=-128))  # 4 M taps · ≤ 255 < 2^31
+
+
+@pytest.mark.parametrize("kind", ["fully_connected", "conv2d"])
+def test_weighted_layer_accumulator_overflow_is_refused(kind):
+    """140,000 taps of weight 127 on inputs up to 128 away from the zero point exceed 2^31."""
+    k = 140_000
+    if kind == "fully_connected":
+        b = GraphBuilder("big_acc", (1, k))
+        y = b.node("big_acc", kind, ["x", b.const("w", np.ones((2, k)))], act=None)
+        shape = (1, k)
+    else:
+        b = GraphBuilder("big_acc", (1, 3, 3, k // 9))
+        y = b.node("big_acc", kind, ["x", b.const("w", np.ones((2, 3, 3, k // 9)))], strides=(1, 1), dilations=(1, 1),
+                   pads=(0, 0, 0, 0), groups=1, act=None)  # fmt: skip
+        shape = (1, 3, 3, k // 9)
+    with pytest.raises(ModelError, match=r"big_acc.*int32 accumulator could overflow") as e:
+        _quantized(b, y, shape)
+    assert e.value.node == "big_acc"

@@ -1,0 +1,29 @@
+"""Oracle agreement on a board: 300 random int8 inputs per MLPerf Tiny .tflite model run on
+qemu-m4 through the serial protocol, every output byte equal to the tflite-micro interpreter's."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import need
+from tflm_oracle import MODELS, mismatch_count, model_path, random_int8, tflm_outputs
+from tinyconv.harness import api
+from tinyconv.pipeline import compile_model
+
+pytest.importorskip("tflite_micro", reason="tflite-micro (the bit-exact oracle) is not installed")
+
+N_INPUTS = 300
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(MODELS))
+def test_qemu_m4_equals_tflm_on_300_inputs(mlperf_dir, tmp_path, task):
+    need("qemu-m4")
+    path = model_path(mlperf_dir, task)
+    c = compile_model(path, target="cortex-m4", outdir=tmp_path / "lib")
+    xs = random_int8(c.graph.tensors[c.graph.inputs[0]].shape, N_INPUTS, seed=2200 + sorted(MODELS).index(task))
+    got = api.run_inputs(c.library.outdir, "qemu-m4", xs.reshape(N_INPUTS, -1)).outputs
+    bad = mismatch_count(got, tflm_outputs(path, xs))
+    print(f"{task}: {N_INPUTS} inputs on qemu-m4, mismatches {bad}")
+    assert bad == 0, f"{task}: {bad} of {N_INPUTS} inputs differ from TFLite Micro on qemu-m4"
