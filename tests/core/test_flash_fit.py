@@ -4,6 +4,7 @@ agrees with its firmware linker script."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -49,3 +50,16 @@ def test_declared_budgets_match_the_linker_script(name):
     assert dev.flash_bytes is not None and dev.flash_bytes <= nonvolatile, f"{name}: flash budget beyond the linker's code + constant regions"
     assert dev.ram_bytes is not None and dev.ram_bytes <= regions["RAM"], f"{name}: RAM budget beyond the linker's RAM region"
     assert "RODATA_REGION" in regions, f"{name}: linker script without a RODATA_REGION"
+
+
+@pytest.mark.slow
+def test_constant_region_overflow_at_link_time_is_a_fit_error(tmp_path):
+    """Weights 128 B under qemu-m55's 2 MiB constant region pass the pre-check; the firmware's own
+    constants then overflow it at link time: still the "does not fit" error, not ld's."""
+    dev = load_device("qemu-m55")
+    if shutil.which(dev.build["cc"]) is None:
+        pytest.skip(f"{dev.build['cc']} not installed")
+    c = _fc_library(tmp_path, 2032, dev.target)  # 2032 · (1024 weights + 8 multiplier/shift) B
+    assert linker_regions(dev)["RODATA_REGION"] - 1024 < c.library.manifest["weights_bytes"] <= linker_regions(dev)["RODATA_REGION"]
+    with pytest.raises(FitError, match=r"does not fit qemu-m55 .*SRAM region is \d+ B too small"):
+        build_firmware(c.library.outdir, dev)
