@@ -78,13 +78,13 @@ def sanitizers_available(cc: str = "gcc") -> bool:
     allowed to map its shadow memory here). `check --device host` sanitizes when this holds."""
     if shutil.which(cc) is None:
         return False
-    with tempfile.TemporaryDirectory(prefix="tinyconv-san-") as tmp:
-        src, exe = Path(tmp) / "probe.c", Path(tmp) / "probe"
+    with procs.temp_dir(prefix="tinyconv-san-") as tmp:
+        src, exe = tmp / "probe.c", tmp / "probe"
         src.write_text("int main(void) { return 0; }\n")
         try:
-            if subprocess.run([cc, *SANITIZE, str(src), "-o", str(exe)], capture_output=True, timeout=60).returncode != 0:
+            if procs.run([cc, *SANITIZE, str(src), "-o", str(exe)], timeout=60).returncode != 0:
                 return False
-            return subprocess.run([str(exe)], capture_output=True, timeout=30).returncode == 0
+            return procs.run([str(exe)], timeout=30).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             return False
 

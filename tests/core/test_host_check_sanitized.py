@@ -27,7 +27,7 @@ def test_host_check_builds_with_sanitizers(tmp_path):
     report, _, _ = run_check(EXAMPLE / "digits_cnn.onnx", device="host", calib=EXAMPLE / "calib.npy", inputs=x,
                              workdir=tmp_path, compare_onnxruntime=False)  # fmt: skip
     assert report["bit_exact"]
-    (exe,) = (p for p in (tmp_path / "lib" / ".build").glob("driver-*") if p.suffix == "")
+    (exe,) = (p for p in tmp_path.rglob("driver-*") if p.parent.name == ".build" and p.suffix == "")
     symbols = subprocess.run(["nm", str(exe)], capture_output=True, text=True, check=True).stdout
     assert "__asan_init" in symbols and "__ubsan_handle" in symbols, "the host check's driver is not sanitized"
 
