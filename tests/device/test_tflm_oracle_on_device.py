@@ -3,6 +3,8 @@ qemu-m4 through the serial protocol, every output byte equal to the tflite-micro
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from conftest import need
@@ -11,8 +13,6 @@ from tinyconv.harness import api
 from tinyconv.pipeline import compile_model
 
 pytest.importorskip("tflite_micro", reason="tflite-micro (the bit-exact oracle) is not installed")
-
-import os
 
 # 300 inputs per model; vww's 27 KB input costs 116 link round trips per inference (about 20 min
 # for 300 on a loaded 2-core machine), so the default suite runs 60 of them and a campaign sets
