@@ -31,10 +31,10 @@ def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: st
     from tinyconv.harness.workdir import work_folder
 
     with work_folder(workdir, model, calib, target_for_device(device), (method,)) as folder:
-        return _profile_in(model, device=device, calib=calib, inputs=inputs, method=method, workdir=folder)
+        return _profile_in(model, device=device, calib=calib, inputs=inputs, method=method, workdir=folder, progress=progress)
 
 
-def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path) -> dict:
+def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path, progress) -> dict:
     from tinyconv.harness import api
 
     t0 = time.perf_counter()
@@ -47,7 +47,7 @@ def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path) -> 
         x = prepare_inputs(c.graph, data[:1] if data.ndim > len(c.graph.tensors[c.graph.inputs[0]].shape) - 1 else data).int8_ir[0]
     else:
         x = np.zeros(c.graph.tensors[c.graph.inputs[0]].shape[1:], np.int8)
-    phase(progress, f"building, starting {device} and profiling")
+    phase(progress, f"building, starting {device_name(device)} and profiling")
     res = api.profile(c.library.outdir, device, x.reshape(-1))
     r = dataclasses.asdict(res) if dataclasses.is_dataclass(res) else dict(res)
     man = c.library.manifest
