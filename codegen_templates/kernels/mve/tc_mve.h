@@ -26,4 +26,28 @@ static inline int32x4_t tcm_requant4(int32x4_t acc, int32x4_t m, int32x4_t sh, i
     return vminq_s32(vmaxq_s32(x, vdupq_n_s32(lo)), vdupq_n_s32(hi));
 }
 
+/* The same with the shift split offline into a right part (min(shift, 0), a VRSHL amount) and a
+ * left part (max(shift, 0)); has_left is a compile-time constant of the layer, so layers whose
+ * shifts are all right shifts skip the VQSHL. */
+#define TCM_INLINE static inline __attribute__((always_inline))
+
+TCM_INLINE int32x4_t tcm_requant_lr(int32x4_t acc, int32x4_t m, int32x4_t right, int32x4_t left, int has_left,
+                                    int32_t out_off, int32_t lo, int32_t hi)
+{
+    int32x4_t x = vqrdmulhq_s32(has_left ? vqshlq_s32(acc, left) : acc, m);
+    x = vqaddq_s32(x, vshrq_n_s32(vandq_s32(x, right), 31));
+    x = vaddq_n_s32(vrshlq_s32(x, right), out_off);
+    return vminq_s32(vmaxq_s32(x, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+}
+
+/* One block of a requantization record (tinyconv/ops/helium.py requant_records): int32
+ * [base][multiplier][right shift][left shift, when the layer has one], 4 lanes each. */
+#define TCM_REC_WORDS(has_left) ((has_left) ? 16 : 12)
+
+TCM_INLINE int32x4_t tcm_requant_rec(int32x4_t acc, const int32_t *rec, int has_left, int32_t out_off, int32_t lo, int32_t hi)
+{
+    return tcm_requant_lr(acc, vldrwq_s32(rec + 4), vldrwq_s32(rec + 8), has_left ? vldrwq_s32(rec + 12) : vdupq_n_s32(0),
+                          has_left, out_off, lo, hi);
+}
+
 #endif /* TC_MVE_H */
