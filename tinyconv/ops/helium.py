@@ -29,7 +29,7 @@ class Variant:
 
 def variant(node, graph) -> Variant | None:
     if node.op == "conv2d":
-        return _depthwise(node, graph)
+        return _depthwise(node, graph) or _dense(node, graph)
     if node.op == "add":
         return _add_lut(node, graph)
     if node.op == "fully_connected":
@@ -79,6 +79,34 @@ def _depthwise(node, graph) -> Variant | None:
         "mve_depthwise", "ops/mve/depthwise.c.j2", ("tc_mve_dw",),
         {"dw_w": wl.astype(np.int8), "dw_rec": rec, "dw_zp": zp_row}, {"has_left": has_left},
     )  # fmt: skip
+
+
+CONV_PATCH = 1024  # TCM_CONV_PATCH in kernels/mve/tc_mve_conv.h: the stack patch, bytes
+
+
+def dense_weights(w: np.ndarray) -> np.ndarray:
+    """[cout][K] int8 → [channel block of 4][16-value chunk][4][16], zero-padded in K and cout."""
+    cout, k = w.shape
+    w = np.pad(w, ((0, -cout % 4), (0, -k % 16)))
+    return w.reshape(-1, 4, w.shape[1] // 16, 16).transpose(0, 2, 1, 3).astype(np.int8)
+
+
+def _dense(node, graph) -> Variant | None:
+    """groups == 1 with a filter of at most CONV_PATCH values."""
+    a, q = node.attrs, node.qattrs
+    wt = graph.tensors[node.inputs[1]]
+    cout, kh, kw, cin_g = wt.shape
+    k = kh * kw * cin_g
+    if a["groups"] != 1 or -(-k // 16) * 16 > CONV_PATCH or not _shifts_ok(q["shift"]):
+        return None
+    w = wt.data.astype(np.int64).reshape(cout, k)
+    bias = graph.tensors[node.inputs[2]].data.astype(np.int64) if q["has_bias"] else np.zeros(cout, np.int64)
+    base = bias + q["input_offset"] * w.sum(axis=1)
+    if np.any(np.abs(base) >= 2**31):
+        return None
+    rec, has_left = requant_records(base, q["multiplier"], q["shift"])
+    return Variant("mve_conv", "ops/mve/conv.c.j2", ("tc_mve_conv",), {"cv_w": dense_weights(w), "cv_rec": rec},
+                   {"has_left": has_left})  # fmt: skip
 
 
 def add_tables(q: dict) -> tuple[np.ndarray, np.ndarray]:
