@@ -34,6 +34,12 @@ def variant(node, graph) -> Variant | None:
         return _add_lut(node, graph)
     if node.op == "fully_connected":
         return _fully_connected(node, graph)
+    if node.op == "avg_pool2d":
+        return Variant("mve_avg_pool", "ops/mve/avg_pool2d.c.j2", ("tc_mve_pool",))
+    if node.op == "mean" and SHIFT_RANGE[0] <= node.qattrs["shift"] <= SHIFT_RANGE[1]:
+        # int32 sums: |x - zp| <= 255 per element
+        if graph.tensors[node.inputs[0]].size // graph.tensors[node.inputs[0]].shape[3] * 255 < 2**31:
+            return Variant("mve_mean", "ops/mve/mean.c.j2", ("tc_mve_pool",))
     return None
 
 
