@@ -50,4 +50,14 @@ TCM_INLINE int32x4_t tcm_requant_rec(int32x4_t acc, const int32_t *rec, int has_
                           has_left, out_off, lo, hi);
 }
 
+/* (s0, s1, s2, s3) as one vector: two VMOV (two GPRs to two lanes each) instead of VDUP and
+ * three single-lane moves. VMOV Qd[2], Qd[0], Rt, Rt2 writes lane 2 from Rt and lane 0 from Rt2. */
+TCM_INLINE int32x4_t tcm_lanes4(int32_t s0, int32_t s1, int32_t s2, int32_t s3)
+{
+    int32x4_t v = vdupq_n_s32(s0);
+    v = vsetq_lane_s32(s1, v, 1);
+    v = vsetq_lane_s32(s2, v, 2);
+    return vsetq_lane_s32(s3, v, 3);
+}
+
 #endif /* TC_MVE_H */

@@ -39,19 +39,36 @@ TCM_INLINE void tcm_fill(int8_t *d, int8_t v, int n)
     if (n > 0) vstrbq_p_s8(d, vv, vctp8q((uint32_t)n));
 }
 
-/* The K inputs of output pixel (oy, ox) into patch (padding taps = pad_value). */
+/* d[0 .. n) = s[0 .. n) for a run-time n (a border row's valid columns). */
+TCM_INLINE void tcm_copy_var(int8_t *d, const int8_t *s, int n)
+{
+    for (; n > 0; n -= 16, d += 16, s += 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(d, vldrbq_z_s8(s, pr), pr);
+    }
+}
+
+/* The K inputs of output pixel (oy, ox) into patch (padding taps = pad_value). With dil_w == 1 a
+ * row's valid columns are one run: a border row is filled with pad_value, then the run copied. */
 TCM_INLINE void tcm_conv_patch(int8_t *patch, const int8_t *in, int oy, int ox, int in_h, int in_w, int in_c, int k_h,
                                int k_w, int stride_h, int stride_w, int dil_h, int dil_w, int pad_top, int pad_left,
                                int8_t pad_value)
 {
     const int iy0 = oy * stride_h - pad_top, ix0 = ox * stride_w - pad_left, row = k_w * in_c;
+    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = in_w - ix0 < k_w ? in_w - ix0 : k_w; /* dil_w == 1 only */
     for (int ky = 0; ky < k_h; ++ky) {
         const int iy = iy0 + ky * dil_h;
         int8_t *d = patch + ky * row;
         if (iy < 0 || iy >= in_h) {
             tcm_fill(d, pad_value, row);
-        } else if (dil_w == 1 && ix0 >= 0 && ix0 + k_w <= in_w) {
-            tcm_copy(d, in + (iy * in_w + ix0) * in_c, row);
+        } else if (dil_w == 1) {
+            const int8_t *s = in + (iy * in_w + ix0) * in_c;
+            if (kx0 == 0 && kx1 == k_w) {
+                tcm_copy(d, s, row);
+            } else {
+                tcm_fill(d, pad_value, row);
+                tcm_copy_var(d + kx0 * in_c, s + kx0 * in_c, (kx1 - kx0) * in_c);
+            }
         } else {
             for (int kx = 0; kx < k_w; ++kx, d += in_c) {
                 const int ix = ix0 + kx * dil_w;
@@ -89,10 +106,7 @@ TCM_INLINE void tcm_conv_block(const int8_t *x, const int8_t *w, const int32_t *
                                                        : vldrbq_s8(x + 16 * k);
         TCM_DOT4(xv, w, s0, s1, s2, s3);
     }
-    int32x4_t acc = vdupq_n_s32(s0);
-    acc = vsetq_lane_s32(s1, acc, 1);
-    acc = vsetq_lane_s32(s2, acc, 2);
-    acc = vsetq_lane_s32(s3, acc, 3);
+    const int32x4_t acc = tcm_lanes4(s0, s1, s2, s3);
     const int32x4_t r = tcm_requant_rec(vaddq_s32(acc, vldrwq_s32(rec)), rec, has_left, out_off, lo, hi);
     if (n >= 4) vstrbq_s32(o, r);
     else vstrbq_p_s32(o, r, vctp32q((uint32_t)n));

@@ -26,6 +26,18 @@ TCM_INLINE int32x4_t tcm_dw_tap(int32x4_t acc, int32x4_t xv, const int8_t *w)
     return acc;
 }
 
+/* The same for an interior tap whose next input is xstep bytes on (a literal in [0, 127], the
+ * post-increment range of VLDRB.S32): both loads post-increment, 4 instructions a tap. */
+#define TCM_DW_TAP_POSTINC(acc, p, w, xstep)                                                                  \
+    do {                                                                                                      \
+        int32x4_t a_, b_;                                                                                     \
+        __asm__("vldrb.s32 %q[a], [%[p]], %[xs]\n\tvldrb.s32 %q[b], [%[w]], #4\n\t"                            \
+                "vmul.i32 %q[a], %q[a], %q[b]\n\tvadd.i32 %q[acc], %q[acc], %q[a]"                               \
+                : [p] "+r"(p), [w] "+r"(w), [acc] "+w"(acc), [a] "=&w"(a_), [b] "=&w"(b_)                      \
+                : [xs] "n"(xstep)                                                                             \
+                : "memory");                                                                                  \
+    } while (0)
+
 /* One block of 4 channels at one pixel; tap t's input starts at x[t] + c, or, when x is NULL, at
  * xi + the tap's constant offset (interior pixels). tail (a constant) selects predicated input
  * loads and store for a last block under 4 channels. */
@@ -35,16 +47,25 @@ TCM_INLINE void tcm_dw_block(const int8_t *const *x, const int8_t *xi, int32_t c
 {
     int32x4_t acc = vldrwq_s32(rec);
     if (x) {
+#pragma GCC unroll 25
         for (int t = 0; t < k_h * k_w; ++t, w += 4) {
             acc = tcm_dw_tap(acc, tail ? vldrbq_z_s32(x[t] + c, pr) : vldrbq_s32(x[t] + c), w);
         }
     } else {
         const int8_t *p = xi + c;
+        if (!tail && xstep <= 127) {
 #pragma GCC unroll 5
-        for (int ky = 0; ky < k_h; ++ky, p += ystep - k_w * xstep) {
+            for (int ky = 0; ky < k_h; ++ky, p += ystep - k_w * xstep) {
 #pragma GCC unroll 5
-            for (int kx = 0; kx < k_w; ++kx, p += xstep, w += 4) {
-                acc = tcm_dw_tap(acc, tail ? vldrbq_z_s32(p, pr) : vldrbq_s32(p), w);
+                for (int kx = 0; kx < k_w; ++kx) TCM_DW_TAP_POSTINC(acc, p, w, xstep);
+            }
+        } else {
+#pragma GCC unroll 5
+            for (int ky = 0; ky < k_h; ++ky, p += ystep - k_w * xstep) {
+#pragma GCC unroll 5
+                for (int kx = 0; kx < k_w; ++kx, p += xstep, w += 4) {
+                    acc = tcm_dw_tap(acc, tail ? vldrbq_z_s32(p, pr) : vldrbq_s32(p), w);
+                }
             }
         }
     }

@@ -40,10 +40,7 @@ TCM_INLINE void tcm_fc_s8(const int8_t *in, const int8_t *w, const int32_t *rec,
             s2 = vmladavaq_s8(s2, xv, vldrbq_z_s8(w2, pr));
             s3 = vmladavaq_s8(s3, xv, vldrbq_z_s8(w3, pr));
         }
-        int32x4_t acc = vdupq_n_s32(s0);
-        acc = vsetq_lane_s32(s1, acc, 1);
-        acc = vsetq_lane_s32(s2, acc, 2);
-        acc = vsetq_lane_s32(s3, acc, 3);
+        const int32x4_t acc = tcm_lanes4(s0, s1, s2, s3);
         const int32x4_t r = tcm_requant_rec(vaddq_s32(acc, vldrwq_s32(rec)), rec, has_left, out_off, lo, hi);
         if (left >= 4) vstrbq_s32(out + o, r);
         else vstrbq_p_s32(out + o, r, vctp32q((uint32_t)left));
