@@ -106,6 +106,7 @@ TCM_INLINE void tcm_dw_s8(const int8_t *in, int8_t *out, const int8_t *w, const 
                              has_left, out_off, lo, hi);
             } else {
                 const int8_t *x[25];
+#pragma GCC unroll 25
                 for (int t = 0; t < ntap; ++t) {
                     const int iy = iy0 + (t / k_w) * dil_h, ix = ix0 + (t % k_w) * dil_w;
                     x[t] = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w ? in + (iy * in_w + ix) * C : zp_row;
