@@ -28,6 +28,7 @@ TCM_INLINE int32x4_t tcm_dw_tap(int32x4_t acc, int32x4_t xv, const int8_t *w)
 
 /* The same for an interior tap whose next input is xstep bytes on (a literal in [0, 127], the
  * post-increment range of VLDRB.S32): both loads post-increment, 4 instructions a tap. */
+#ifdef __OPTIMIZE__
 #define TCM_DW_TAP_POSTINC(acc, p, w, xstep)                                                                  \
     do {                                                                                                      \
         int32x4_t a_, b_;                                                                                     \
@@ -37,6 +38,9 @@ TCM_INLINE int32x4_t tcm_dw_tap(int32x4_t acc, int32x4_t xv, const int8_t *w)
                 : [xs] "n"(xstep)                                                                             \
                 : "memory");                                                                                  \
     } while (0)
+#else
+#define TCM_DW_TAP_POSTINC(acc, p, w, xstep) ((void)0)
+#endif
 
 /* One block of 4 channels at one pixel; tap t's input starts at x[t] + c, or, when x is NULL, at
  * xi + the tap's constant offset (interior pixels). tail (a constant) selects predicated input
@@ -53,7 +57,12 @@ TCM_INLINE void tcm_dw_block(const int8_t *const *x, const int8_t *xi, int32_t c
         }
     } else {
         const int8_t *p = xi + c;
-        if (!tail && xstep <= 127) {
+#ifdef __OPTIMIZE__ /* xstep is a literal only once the call is inlined and folded */
+        const int postinc = !tail && xstep <= 127;
+#else
+        const int postinc = 0;
+#endif
+        if (postinc) {
 #pragma GCC unroll 5
             for (int ky = 0; ky < k_h; ++ky, p += ystep - k_w * xstep) {
 #pragma GCC unroll 5
