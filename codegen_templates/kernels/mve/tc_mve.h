@@ -50,8 +50,18 @@ TCM_INLINE int32x4_t tcm_requant_rec(int32x4_t acc, const int32_t *rec, int has_
                           has_left, out_off, lo, hi);
 }
 
-/* (s0, s1, s2, s3) as one vector: two VMOV (two GPRs to two lanes each) instead of VDUP and
- * three single-lane moves. VMOV Qd[2], Qd[0], Rt, Rt2 writes lane 2 from Rt and lane 0 from Rt2. */
+/* A predicated narrowing store of the first n < 4 lanes. GCC 12 models predicated stores as
+ * writing the whole memory operand, which could make an earlier store to the bytes past the n
+ * written look dead; the memory clobber keeps every earlier store. */
+TCM_INLINE void tcm_store_tail(int8_t *d, int32x4_t v, mve_pred16_t pr)
+{
+    vstrbq_p_s32(d, v, pr);
+    __asm__ volatile("" ::: "memory");
+}
+
+/* (s0, s1, s2, s3) as one vector. (The two-lane VMOV Qd[2], Qd[0], Rt, Rt2 would take 2
+ * instructions instead of 4, but written as the assembler documents it, it put the values in the
+ * wrong lanes on QEMU 7.2, whose VMOV_from_2gp writes Rt to the lower lane; not used.) */
 TCM_INLINE int32x4_t tcm_lanes4(int32_t s0, int32_t s1, int32_t s2, int32_t s3)
 {
     int32x4_t v = vdupq_n_s32(s0);

@@ -36,7 +36,7 @@ TCM_INLINE void tcm_add_lut_s8(const int8_t *a, const int8_t *b, int8_t *out, in
     }
     if (i < n) { /* zeroed lanes index entry 0 of each table: in bounds, and not stored */
         const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-        vstrbq_p_s32(out + i, tcm_add_lut4(a + i, b + i, ta, tb, 1, pr, vm, right, left, shift > 0, out_off, lo, hi), pr);
+        tcm_store_tail(out + i, tcm_add_lut4(a + i, b + i, ta, tb, 1, pr, vm, right, left, shift > 0, out_off, lo, hi), pr);
     }
 }
 

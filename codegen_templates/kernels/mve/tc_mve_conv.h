@@ -22,13 +22,22 @@
 /* A declared no-op so the kernel family has a translation unit (tc_mve_conv.c). */
 void tcm_conv_unused(void);
 
+/* A predicated VSTRB.8. GCC 12 models it as a store of all 16 bytes, so a later overlapping store
+ * can make it look dead (it dropped a patch row's padding fill that way): the empty asm with a
+ * memory clobber keeps it. */
+TCM_INLINE void tcm_store_p8(int8_t *d, int8x16_t v, mve_pred16_t pr)
+{
+    vstrbq_p_s8(d, v, pr);
+    __asm__ volatile("" ::: "memory");
+}
+
 /* d[0 .. n) = s[0 .. n), n a literal: 16-byte vectors and a predicated tail. */
 TCM_INLINE void tcm_copy(int8_t *d, const int8_t *s, int n)
 {
     for (; n >= 16; n -= 16, d += 16, s += 16) vstrbq_s8(d, vldrbq_s8(s));
     if (n > 0) {
         const mve_pred16_t pr = vctp8q((uint32_t)n);
-        vstrbq_p_s8(d, vldrbq_z_s8(s, pr), pr);
+        tcm_store_p8(d, vldrbq_z_s8(s, pr), pr);
     }
 }
 
@@ -36,7 +45,7 @@ TCM_INLINE void tcm_fill(int8_t *d, int8_t v, int n)
 {
     const int8x16_t vv = vdupq_n_s8(v);
     for (; n >= 16; n -= 16, d += 16) vstrbq_s8(d, vv);
-    if (n > 0) vstrbq_p_s8(d, vv, vctp8q((uint32_t)n));
+    if (n > 0) tcm_store_p8(d, vv, vctp8q((uint32_t)n));
 }
 
 /* d[0 .. n) = s[0 .. n) for a run-time n (a border row's valid columns). */
@@ -44,7 +53,7 @@ TCM_INLINE void tcm_copy_var(int8_t *d, const int8_t *s, int n)
 {
     for (; n > 0; n -= 16, d += 16, s += 16) {
         const mve_pred16_t pr = vctp8q((uint32_t)n);
-        vstrbq_p_s8(d, vldrbq_z_s8(s, pr), pr);
+        tcm_store_p8(d, vldrbq_z_s8(s, pr), pr);
     }
 }
 
@@ -109,7 +118,7 @@ TCM_INLINE void tcm_conv_block(const int8_t *x, const int8_t *w, const int32_t *
     const int32x4_t acc = tcm_lanes4(s0, s1, s2, s3);
     const int32x4_t r = tcm_requant_rec(vaddq_s32(acc, vldrwq_s32(rec)), rec, has_left, out_off, lo, hi);
     if (n >= 4) vstrbq_s32(o, r);
-    else vstrbq_p_s32(o, r, vctp32q((uint32_t)n));
+    else tcm_store_tail(o, r, vctp32q((uint32_t)n));
 }
 
 /* All output channels of one pixel. */

@@ -79,7 +79,7 @@ TCM_INLINE void tcm_dw_block(const int8_t *const *x, const int8_t *xi, int32_t c
         }
     }
     const int32x4_t r = tcm_requant_rec(acc, rec, has_left, out_off, lo, hi);
-    if (tail) vstrbq_p_s32(o + c, r, pr);
+    if (tail) tcm_store_tail(o + c, r, pr);
     else vstrbq_s32(o + c, r);
 }
 

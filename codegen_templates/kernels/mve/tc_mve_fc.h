@@ -43,7 +43,7 @@ TCM_INLINE void tcm_fc_s8(const int8_t *in, const int8_t *w, const int32_t *rec,
         const int32x4_t acc = tcm_lanes4(s0, s1, s2, s3);
         const int32x4_t r = tcm_requant_rec(vaddq_s32(acc, vldrwq_s32(rec)), rec, has_left, out_off, lo, hi);
         if (left >= 4) vstrbq_s32(out + o, r);
-        else vstrbq_p_s32(out + o, r, vctp32q((uint32_t)left));
+        else tcm_store_tail(out + o, r, vctp32q((uint32_t)left));
     }
 }
 

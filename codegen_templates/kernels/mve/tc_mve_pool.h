@@ -69,7 +69,7 @@ TCM_INLINE void tcm_mean_hw_s8(const int8_t *in, int8_t *out, int hw, int C, int
         const int32x4_t acc = tcm_window_sum4(in + c, 1, hw, 0, C, vdupq_n_s32(-hw * in_zp), left);
         const int32x4_t r = tcm_requant_lr(acc, vm, right, lft, sh > 0, out_zp, -128, 127);
         if (left >= 4) vstrbq_s32(out + c, r);
-        else vstrbq_p_s32(out + c, r, vctp32q((uint32_t)left));
+        else tcm_store_tail(out + c, r, vctp32q((uint32_t)left));
     }
 }
 
