@@ -27,14 +27,15 @@ TCM_INLINE int32x4_t tcm_dw_tap(int32x4_t acc, int32x4_t xv, const int8_t *w)
 }
 
 /* The same for an interior tap whose next input is xstep bytes on (a literal in [0, 127], the
- * post-increment range of VLDRB.S32): both loads post-increment, 4 instructions a tap. */
+ * post-increment range of VLDRB.S32): both loads post-increment, 4 instructions a tap. Widening
+ * loads take a low base register (r0-r7): constraint "l". */
 #ifdef __OPTIMIZE__
 #define TCM_DW_TAP_POSTINC(acc, p, w, xstep)                                                                  \
     do {                                                                                                      \
         int32x4_t a_, b_;                                                                                     \
         __asm__("vldrb.s32 %q[a], [%[p]], %[xs]\n\tvldrb.s32 %q[b], [%[w]], #4\n\t"                            \
                 "vmul.i32 %q[a], %q[a], %q[b]\n\tvadd.i32 %q[acc], %q[acc], %q[a]"                               \
-                : [p] "+r"(p), [w] "+r"(w), [acc] "+w"(acc), [a] "=&w"(a_), [b] "=&w"(b_)                      \
+                : [p] "+l"(p), [w] "+l"(w), [acc] "+w"(acc), [a] "=&w"(a_), [b] "=&w"(b_)                      \
                 : [xs] "n"(xstep)                                                                             \
                 : "memory");                                                                                  \
     } while (0)
