@@ -3,7 +3,7 @@ hypothesis draws a chain that reaches every variant — depthwise, dense conv th
 pointwise in place, add through tables, average pooling, spatial mean, fully connected — with odd
 channel counts, every stride / pad / dilation class, per-channel requantization shifts of 0, 1,
 -1, -24, -25 and -31, clamps not at the zero point and input offsets of -127 and 128 written into
-the layers' integer parameters; every layer's output must equal the NumPy reference byte for byte,
+the layers' integer parameters (and a requantizing average pool); every layer's output must equal the NumPy reference byte for byte,
 and the manifest must show the variants were the ones that ran."""
 
 from __future__ import annotations
@@ -68,6 +68,11 @@ def _perturb(graph, p: dict, rng: np.random.Generator) -> None:
             q["act_min"], q["act_max"] = lo, int(rng.integers(lo + 1, 128))
         elif node.op == "add":
             q["act_min"], q["act_max"] = -100, 90
+        elif node.op == "avg_pool2d":  # requantizing pool (pre-quantized models): rescale after rounding
+            q.update(requantize=True, multiplier=int(rng.integers(1 << 30, 1 << 31)), shift=int(rng.choice([1, 0, -1, -3])),
+                     output_zp=int(rng.integers(-20, 20)))  # fmt: skip
+        elif node.op == "mean":
+            q.update(shift=int(rng.choice([0, -1, -5])), output_zp=int(rng.integers(-20, 20)))
 
 
 params = st.fixed_dictionaries({
@@ -117,7 +122,8 @@ def test_mve_variants_bit_exact(tmp_path_factory, p):
     c = compile_model(quantized, target="cortex-m55", outdir=tmp_path_factory.mktemp("mve"))
     kernels = {lay["name"]: lay["kernel"] for lay in c.library.manifest["layers"]}
     assert kernels["dw"] == "mve_depthwise" and kernels["conv"] == "mve_conv" and kernels["pw"] == "mve_conv"
-    assert kernels["add"] == "mve_add_lut" and kernels["pool"] == "mve_avg_pool" and kernels["fc"] == "mve_fc"
+    assert kernels["add"] == "mve_add_lut" and kernels["pool"] == "mve_avg_pool" and kernels["mean"] == "mve_mean"
+    assert kernels["fc"] == "mve_fc"
     s, z = quantized.tensors["x"].quant.scalar()
     xq = quantize(calib, s, z)
     got = api.dump_layers(c.library.outdir, "qemu-m55", xq[0])
