@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import traceback
@@ -23,9 +24,18 @@ from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared" / "models" / "mlperf-tiny"
+SHARED = Path(os.environ.get("TINYCONV_SHARED_MODELS", REPO.parent / "shared" / "models")) / "mlperf-tiny"  # as tests/conftest.py
 EXAMPLE = REPO / "examples" / "digits"
 console = Console(width=200)  # a wide table even when piped to a file
+
+
+# TensorFlow Lite Micro + CMSIS-NN on the same boards, seed-0 .tflite input, QEMU instruction
+# counts (../shared/models/README.md): the incumbent each row's `ratio` is taken against.
+TFLM_CMSIS_NN = {
+    "qemu-m4": {"kws": 7_696_428, "vww": 24_101_938, "ic": 29_863_175, "ad": 582_944},
+    "qemu-m7": {"kws": 7_642_175, "vww": 24_025_564, "ic": 30_025_869, "ad": 583_246},
+    "qemu-m55": {"kws": 1_812_130, "vww": 6_558_314, "ic": 4_911_696, "ad": 149_997},
+}
 
 
 @dataclass
@@ -71,12 +81,17 @@ def run_case(case: Case, device: str, n_check: int) -> dict:
         row["arena_bytes"] = compiled.plan.arena_bytes
         row["macs"] = report["macs"]
     row["arena_lower_bound_bytes"] = compiled.plan.lower_bound
+    tflm = TFLM_CMSIS_NN.get(device, {}).get(case.model)
+    if tflm and row.get("instructions_per_inference"):
+        row["tflm_cmsis_nn_instructions"] = tflm
+        row["ratio_vs_tflm"] = round(row["instructions_per_inference"] / tflm, 3)
     return row
 
 
 def print_table(rows: list[dict]) -> None:
     cols = [("model", "model"), ("route", "route"), ("device", "device"), ("bit_exact", "bit-exact"), ("sqnr_db", "SQNR dB"),
-            ("instructions_per_inference", "instr/inf"), ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"),
+            ("instructions_per_inference", "instr/inf"), ("tflm_cmsis_nn_instructions", "TFLM+CMSIS-NN"),
+            ("ratio_vs_tflm", "ratio"), ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"),
             ("stack_bytes", "stack B"), ("flash_weights_bytes", "flash w B"), ("flash_code_bytes", "flash code B"),
             ("compile_seconds", "compile s")]  # fmt: skip
     t = Table(title="tinyconv bench (QEMU instruction counts)", title_justify="left")
@@ -88,6 +103,8 @@ def print_table(rows: list[dict]) -> None:
             v = r.get(key)
             if key == "bit_exact":
                 v = "error" if r.get("error") else (f"yes ({r['checked_inputs']})" if v else f"NO ({r.get('mismatches')})")
+            elif key == "ratio_vs_tflm" and v is not None:
+                v = f"{v:.3f}x"
             elif isinstance(v, float):
                 v = f"{v:.2f}"
             elif isinstance(v, int):

@@ -22,7 +22,7 @@ from tinyconv import __version__, escape
 from tinyconv.errors import ModelError, TinyconvError
 from tinyconv.ir import Graph
 from tinyconv.memory import Plan
-from tinyconv.ops import op_of
+from tinyconv.ops import helium, op_of
 from tinyconv.resources import data_dir
 from tinyconv.targets import Target
 
@@ -152,12 +152,13 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
     layers, kernel_files = [], []
     for k, node in enumerate(graph.nodes):
         op = op_of(node)
+        var = backend_variant(node, graph, target)
         extra = {}
-        for key, arr in op.kernel_consts(node, graph).items():
+        for key, arr in (var.consts if var else op.kernel_consts(node, graph)).items():
             cname = f"{prefix}_p_{k}_{key}"
             extra[key] = cname
             consts.append(_const(cname, arr, f"layer {k} ({node.name}) {key}"))
-        for f in op.kernel_files:
+        for f in var.kernel_files if var else op.kernel_files:
             if f not in kernel_files:
                 kernel_files.append(f)
         ctx = dict(
@@ -165,10 +166,10 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
             inputs=[ptr(i) for i in node.inputs], outputs=[ptr(o) for o in node.outputs],
             in_shapes=[graph.tensors[i].shape for i in node.inputs],
             out_shapes=[graph.tensors[o].shape for o in node.outputs],
-            **op.template_context(node, graph),
+            **op.template_context(node, graph), **(var.context if var else {}),
         )  # fmt: skip
         try:
-            code = env.get_template(op.template(node, graph)).render(**ctx).strip()
+            code = env.get_template(var.template if var else op.template(node, graph)).render(**ctx).strip()
         except jinja2.TemplateNotFound:
             raise ModelError(f"{node.where()}: no C template for op '{node.op}' yet", node=node.name) from None
         o = graph.tensors[node.outputs[0]]
@@ -176,6 +177,7 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         layers.append(dict(
             name=node.name, op=node.op, code=code, output_ptr=ptr(node.outputs[0]),
             output_shape=list(o.shape), output_bytes=o.nbytes, macs=op.macs(node, graph), scale=scale, zero_point=zp,
+            kernel=var.name if var else "generic",
         ))  # fmt: skip
 
     io = {"inputs": [_io_info(graph, name) for name in graph.inputs], "outputs": [_io_info(graph, name) for name in graph.outputs]}
@@ -219,6 +221,14 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
     }
     write("manifest.json", json.dumps(manifest, indent=2) + "\n")
     return GeneratedLibrary(outdir, written, manifest)
+
+
+def backend_variant(node, graph: Graph, target: Target):
+    """A backend's specialised kernel for this layer (kernel files, consts, template), or None
+    for the op's generic kernel call. Helium variants: tinyconv/ops/helium.py."""
+    if "mve" in target.backends:
+        return helium.variant(node, graph)
+    return None
 
 
 def _const(cname: str, data: np.ndarray, comment: str) -> dict:

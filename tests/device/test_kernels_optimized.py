@@ -166,12 +166,14 @@ def test_every_layer_bit_exact(root, device, gname):
 
 @pytest.mark.parametrize("target", list(OPTIMIZED))
 def test_optimized_backend_picked(root, target):
-    """The library carries the backend's own tc_conv.c / tc_fully_connected.c (the manifest lists
+    """The library carries the backend's own tc_conv.c / fully connected kernel (the manifest lists
     file names only, so compare the copied sources with the backend's)."""
     c, _ = _compiled(root, "conv_mix", 0, target)
     backend = OPTIMIZED[target]
     assert backend in c.library.manifest["backends"]
-    for name in ("tc_conv.c", "tc_fully_connected.c"):
+    # Helium runs fully connected layers through its per-layer variant (tinyconv/ops/helium.py).
+    names = ("tc_conv.c", "tc_mve_fc.h") if backend == "mve" else ("tc_conv.c", "tc_fully_connected.c")
+    for name in names:
         assert name in c.library.manifest["kernels"]
         src = KERNELS / backend / name
         assert src.exists(), src
