@@ -17,3 +17,11 @@ def mlperf_dir() -> Path:
     if not SHARED_MODELS.is_dir():
         pytest.skip(f"MLPerf Tiny models not found at {SHARED_MODELS} (they live in ../shared beside the repo, in CI)")
     return SHARED_MODELS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def build_cache(tmp_path_factory) -> Path:
+    """Compiled objects go to a per-session cache, not the user's ~/.cache/tinyconv."""
+    if not os.environ.get("TINYCONV_CACHE"):
+        os.environ["TINYCONV_CACHE"] = str(tmp_path_factory.mktemp("build-cache"))
+    return Path(os.environ["TINYCONV_CACHE"])

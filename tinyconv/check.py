@@ -196,7 +196,7 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
               layer_report) -> tuple[dict, np.ndarray, Compiled]:  # fmt: skip
     t0 = time.perf_counter()
     phase(progress, "compiling")
-    compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
+    compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method, weights="incbin")
     g = compiled.graph
     if inputs is None:
         if calib is None:

@@ -66,7 +66,8 @@ def cmd_compile(args) -> int:
 
     check_prefix(args.prefix)  # before the (slow) calibration
     with progress_bar("calibrating") as prog:
-        c = compile_model(args.model, calib=args.calib, target=args.target, outdir=Path(args.output), method=args.method, prefix=args.prefix, arena=args.arena, progress=prog)
+        c = compile_model(args.model, calib=args.calib, target=args.target, outdir=Path(args.output), method=args.method, prefix=args.prefix, arena=args.arena, progress=prog,
+                          weights=args.weights)
     for note in c.notes:
         console.print(f"note: {for_terminal(note)}")
     man = c.library.manifest
@@ -161,7 +162,7 @@ def cmd_flash(args) -> int:
     device = chosen_device(args)
     target = target_for_device(device)
     with work_folder(Path(args.build_dir or "build/flash"), args.model, args.calib, target, (args.method,)) as folder:
-        c = compile_model(args.model, calib=args.calib, target=target, outdir=folder / "lib", method=args.method)
+        c = compile_model(args.model, calib=args.calib, target=target, outdir=folder / "lib", method=args.method, weights="incbin")
         result = api.flash(c.library.outdir, device)
     console.print(f"flashed {for_terminal(Path(args.model).name)} to {for_terminal(device_name(device))}: {for_terminal(result)}")
     return 0
@@ -330,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--prefix", default="tc_model", help="C symbol prefix")
     c.add_argument("--arena", default="static", choices=("static", "caller"),
                    help="static: the library owns one arena (tc_model_init/tc_model_run); caller: the application passes an arena per context (tc_model_ctx_init/tc_model_ctx_run)")
+    c.add_argument("--weights", default="c", choices=("c", "incbin"),
+                   help="c: constants as C arrays (any C99 compiler; default); incbin: a binary blob the assembler includes (gcc/clang, much faster to build)")
     c.add_argument("--sqnr", action="store_true", help="print the per-layer SQNR (int8 vs float)")
     c.add_argument("--sqnr-inputs", metavar="N", type=int, default=16, help="calibration inputs used for --sqnr")
     c.set_defaults(func=cmd_compile)

@@ -44,11 +44,26 @@ def environment() -> jinja2.Environment:
 
 
 def c_array_body(data: np.ndarray, per_line: int = 16) -> str:
-    """Integer literals, `per_line` to a line; INT32_MIN spelled so C reads it as int32."""
-    vals = [("(-2147483647 - 1)" if v == -(2**31) else str(int(v))) for v in np.asarray(data).reshape(-1)]
-    if not vals:
-        vals = ["0"]
-    return "\n".join("    " + ", ".join(vals[i : i + per_line]) + "," for i in range(0, len(vals), per_line))
+    """Integer literals, `per_line` to a line; INT32_MIN spelled so C reads it as int32.
+
+    Vectorised: 8-bit data (the weights, megabytes of them) is formatted through a 256-entry
+    table of fixed-width cells, everything else through NumPy's own integer-to-text cast."""
+    v = np.asarray(data).reshape(-1)
+    if v.size == 0:
+        return "    0,"
+    if v.dtype in (np.int8, np.uint8):
+        lo = int(np.iinfo(v.dtype).min)
+        table = np.array([f" {i:4d}," for i in range(lo, lo + 256)], dtype="S6").view(np.uint8).reshape(256, 6)
+        cells = table[v.astype(np.int16) - lo]  # [n, 6] bytes
+        full = v.size // per_line * per_line
+        lines = [np.concatenate([np.full((full // per_line, 3), ord(" "), np.uint8), cells[:full].reshape(-1, per_line * 6),
+                                 np.full((full // per_line, 1), ord("\n"), np.uint8)], axis=1).tobytes().decode()]  # fmt: skip
+        if full < v.size:
+            lines.append("   " + cells[full:].tobytes().decode() + "\n")
+        return "".join(lines).rstrip("\n")
+    text = v.astype(str).astype(object)
+    text[v == -(2**31)] = "(-2147483647 - 1)"
+    return "\n".join("    " + ", ".join(text[i : i + per_line]) + "," for i in range(0, v.size, per_line))
 
 
 def model_hash(graph: Graph) -> str:
@@ -117,11 +132,19 @@ def check_prefix(prefix: str) -> None:
 
 
 
+WEIGHT_FORMS = ("c", "incbin")
+
+
 def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: str = "tc_model", provenance: str = "",
-             arena: str = "static") -> GeneratedLibrary:  # fmt: skip
+             arena: str = "static", weights: str = "c") -> GeneratedLibrary:  # fmt: skip
+    """`weights`: "c" writes the constants as C array initializers (any C99 compiler); "incbin"
+    writes them to <prefix>_weights.bin, which <prefix>_weights.c pulls in with the assembler's
+    .incbin (GNU toolchains and clang only; no text round trip, so large models build in seconds)."""
     check_prefix(prefix)
     if arena not in ARENA_MODES:
         raise ModelError(f"--arena '{arena}' is not one of {', '.join(ARENA_MODES)}")
+    if weights not in WEIGHT_FORMS:
+        raise ModelError(f"--weights '{weights}' is not one of {', '.join(WEIGHT_FORMS)}")
     env = environment()
     P = prefix.upper()
     digest = model_hash(graph)
@@ -195,7 +218,15 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
 
     write(f"{prefix}.h", env.get_template("model.h.j2").render(guard=f"{P}_H", **common))
     write(f"{prefix}.c", env.get_template("model.c.j2").render(kernel_headers=kernel_files, **common))
-    write(f"{prefix}_weights.c", env.get_template("weights.c.j2").render(**common))
+    if weights == "incbin":
+        blob = weights_blob(consts)
+        (outdir / f"{prefix}_weights.bin").write_bytes(blob)
+        written.append(outdir / f"{prefix}_weights.bin")
+        write(f"{prefix}_weights.c", env.get_template("weights_incbin.c.j2").render(bin_name=f"{prefix}_weights.bin", bin_bytes=len(blob), **common))
+    else:
+        for c in consts:
+            c["body"] = c_array_body(c["data"])
+        write(f"{prefix}_weights.c", env.get_template("weights.c.j2").render(**common))
     build_ctx = dict(provenance=provenance, prefix=prefix, P=P, target_cflags=" ".join(target.cflags))
     write("CMakeLists.txt", env.get_template("build/CMakeLists.txt.j2").render(**build_ctx))
     write(f"{prefix}.mk", env.get_template("build/model.mk.j2").render(**build_ctx))
@@ -208,6 +239,7 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         "model_hash": digest,
         "target": target.name,
         "backends": list(target.backends),
+        "weights": weights,
         "kernels": sorted(p.name for p in kernel_paths),
         "kernel_sources": sorted(f"{p.parent.name}/{p.name}" for p in kernel_paths),  # which backend each file came from
         "arena": arena,
@@ -236,7 +268,25 @@ def _const(cname: str, data: np.ndarray, comment: str) -> dict:
     dtype = str(data.dtype)
     if dtype not in CTYPES:
         raise ModelError(f"constant {comment}: dtype {dtype} cannot be emitted (quantize the model first)")
-    return dict(cname=cname, ctype=CTYPES[dtype], size=max(1, data.size), body=c_array_body(data), comment=comment, nbytes=data.nbytes)
+    return dict(cname=cname, ctype=CTYPES[dtype], size=max(1, data.size), data=data, comment=comment, nbytes=data.nbytes)
+
+
+BLOB_ALIGN = 16  # every constant starts 16-byte aligned (vector loads), as in the C-array form's section
+
+
+def weights_blob(consts: list[dict]) -> bytes:
+    """All constants, little-endian, each at a BLOB_ALIGN-aligned offset (stored in c["offset"]);
+    an empty constant occupies one zero element, as its C array would."""
+    parts, offset = [], 0
+    for c in consts:
+        data = c["data"] if c["data"].size else np.zeros(1, c["data"].dtype)
+        raw = np.ascontiguousarray(data, data.dtype.newbyteorder("<")).tobytes()
+        pad = -offset % BLOB_ALIGN
+        parts += [b"\0" * pad, raw]
+        offset += pad
+        c["offset"], c["blob_bytes"] = offset, len(raw)
+        offset += len(raw)
+    return b"".join(parts)
 
 
 def _io_info(graph: Graph, name: str) -> dict:

@@ -7,14 +7,13 @@ reads N inputs from a file and writes N outputs to another: one process for the 
 from __future__ import annotations
 
 import functools
-import hashlib
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from tinyconv import procs
+from tinyconv import buildcache, procs
 from tinyconv.errors import BuildError
 
 DRIVER = r"""
@@ -89,31 +88,24 @@ def sanitizers_available(cc: str = "gcc") -> bool:
             return False
 
 
-def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "-O2", prefix: str = "tc_model", dump: bool = False) -> Path:
+def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "-O2", prefix: str = "tc_model", dump: bool = False,
+          cache_dir=None) -> Path:
+    """The library plus a batch (or layer-dump) driver as a native executable, from the build cache."""
     libdir = Path(libdir)
     if shutil.which(cc) is None:
         raise BuildError(f"C compiler '{cc}' not found", hint="run scripts/setup")
-    sources = sorted(libdir.glob("*.c"))
-    key = hashlib.sha256()
-    for p in sources + sorted(libdir.glob("*.h")):
-        key.update(p.name.encode() + p.read_bytes())
-    key.update(repr((cc, sanitize, opt, dump)).encode())
     build_dir = libdir / ".build"
     build_dir.mkdir(exist_ok=True)
-    exe = build_dir / f"driver-{key.hexdigest()[:12]}"
-    if exe.exists():
-        return exe
     driver = build_dir / ("dump_main.c" if dump else "driver_main.c")
     driver.write_text((DUMP_DRIVER if dump else DRIVER).format(prefix=prefix, P=prefix.upper()))
     hooks = [f"-D{prefix.upper()}_LAYER_HOOKS"] if dump else []
-    cmd = [cc, *WARNINGS, opt, *hooks, f"-I{libdir}", *(SANITIZE if sanitize else []), *map(str, sources), str(driver), "-o", str(exe)]
+    san = SANITIZE if sanitize else []
+    sources = [*sorted(libdir.glob("*.c")), driver]
     try:
-        r = procs.run(cmd, timeout=600)
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"{cc} did not finish compiling the generated library in {libdir} within 600 s") from None
-    if r.returncode != 0:
-        raise BuildError(f"{cc} failed on the generated library in {libdir}:\n{r.stderr.strip()[:4000]}")
-    return exe
+        return buildcache.build_executable(cc, sources, [*WARNINGS, opt, *hooks, *san], [opt, *san], [libdir],
+                                           name="driver", cache_dir=cache_dir)  # fmt: skip
+    except BuildError as e:
+        raise BuildError(f"the native build of the generated library in {libdir} failed: {e.message}") from None
 
 
 def run_batch(exe: Path, inputs: np.ndarray, output_bytes: int, *, timeout: float = 120.0) -> np.ndarray:

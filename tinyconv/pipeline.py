@@ -65,6 +65,7 @@ def compile_model(
     prefix: str = "tc_model",
     progress=None,
     arena: str = "static",
+    weights: str = "c",
 ) -> Compiled:
     t0 = time.perf_counter()
     g = model if isinstance(model, Graph) else load_model(model)
@@ -77,6 +78,6 @@ def compile_model(
     plan = memory.plan_memory(g)
     lib = None
     if outdir is not None:
-        lib = codegen.generate(g, plan, get_target(target), Path(outdir), prefix=prefix, arena=arena,
+        lib = codegen.generate(g, plan, get_target(target), Path(outdir), prefix=prefix, arena=arena, weights=weights,
                                provenance=f"options: target={target} calibration={method} arena={arena}")
     return Compiled(float_graph, g, plan, lib, time.perf_counter() - t0, list(g.notes))

@@ -39,7 +39,7 @@ def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path, pro
 
     t0 = time.perf_counter()
     phase(progress, "compiling")
-    c = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method)
+    c = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method, weights="incbin")
     compile_seconds = time.perf_counter() - t0
     source = inputs if inputs is not None else calib
     if source is not None:

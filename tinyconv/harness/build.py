@@ -1,19 +1,16 @@
-"""Cross-compile the runner firmware together with a generated library, cached by a hash of
-every source, the device file and the flags; and read sizes back from the ELF."""
+"""Cross-compile the runner firmware together with a generated library through the content-keyed
+build cache (tinyconv.buildcache); and read sizes back from the ELF."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinyconv import procs
+from tinyconv import buildcache
 from tinyconv.errors import BuildError, FitError
 from tinyconv.harness.devices import FIRMWARE_DIR, Device
 
@@ -58,7 +55,7 @@ def _hash_tree(h, root: Path, pattern: str) -> None:
             h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
 
 
-def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] = (), check_fit: bool = True) -> Firmware:
+def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] = (), check_fit: bool = True, cache_dir=None) -> Firmware:
     libdir = Path(libdir).resolve()
     man = read_manifest(libdir)
     check_target(man, dev)
@@ -79,48 +76,35 @@ def build_firmware(libdir: Path, dev: Device, *, extra_cflags: tuple[str, ...] =
 
     h = hashlib.sha256()
     _hash_tree(h, libdir, "*.[ch]")
+    _hash_tree(h, libdir, "*.bin")  # incbin weights
     _hash_tree(h, FIRMWARE_DIR, "*")
     h.update(dev.path.read_bytes() if dev.path else repr(dev).encode())
     h.update(repr((cc, extra_cflags)).encode())
-    key = h.hexdigest()
-    build_id = int(key[:8], 16)
-    out_dir = libdir / ".build" / f"fw-{dev.name}-{key[:12]}"
-    elf = out_dir / "firmware.elf"
+    build_id = int(h.hexdigest()[:8], 16)
+    srcs = [FIRMWARE_DIR / "runner.c", *(FIRMWARE_DIR / s for s in PORT_SOURCES[port]), *sorted(libdir.glob("*.c"))]
+    cflags = [*b.get("cflags", ["-O2"])]
+    defs = [f"-D{prefix.upper()}_LAYER_HOOKS", f'-DTCR_MODEL_H="{prefix}.h"', f"-DTCR_PREFIX={prefix}",
+            f"-DTCR_PREFIX_UC={prefix.upper()}", f"-DTCR_BUILD_ID=0x{build_id:08x}u", *(f"-D{k}={v}" for k, v in defines.items())]  # fmt: skip
+    link_inputs: tuple[bytes, ...] = ()
+    if port in PORT_LDDIR:
+        ld = FIRMWARE_DIR / PORT_LDDIR[port]
+        specs = ["--specs=nano.specs", "--specs=nosys.specs"]  # newlib-nano's headers at compile time, its libc at link time
+        ldflags = [*cflags, *specs, "-nostartfiles", "-Wl,--gc-sections", f"-L{ld}", f"-L{FIRMWARE_DIR / 'cortexm'}",
+                   "-T", str(ld / b["linker_script"]), f"-Wl,--defsym=__tcr_stack_size={stack}"]  # fmt: skip
+        link_inputs = tuple(p.read_bytes() for d in {ld, FIRMWARE_DIR / "cortexm"} for p in sorted(d.glob("*.ld*")))
+    else:
+        specs, ldflags = [], [*cflags, "-Wl,--gc-sections", *b.get("ldflags", [])]
+    compile_flags = [*cflags, *specs, *WARN, "-ffunction-sections", "-fdata-sections", "-g", *defs, *extra_cflags]
+    try:
+        elf = buildcache.build_executable(cc, srcs, compile_flags, [*ldflags, *extra_cflags], [libdir, FIRMWARE_DIR],
+                                          name="firmware.elf", link_inputs=link_inputs, cache_dir=cache_dir)  # fmt: skip
+    except BuildError as e:
+        overflow = re.search(r"region [`'\"]?(\w+)['\"]? overflowed by (\d+) bytes", e.message)
+        if overflow:
+            raise FitError(f"the model does not fit {dev.name} ({dev.memory.get('part', dev.name)}): the linker's "
+                           f"{overflow[1]} region is {int(overflow[2]):,} B too small") from None  # fmt: skip
+        raise BuildError(f"building the {dev.name} firmware for {libdir} failed: {e.message}") from None
     fw = Firmware(elf, build_id, dev, man, libdir)
-    if not elf.exists():
-        srcs = [FIRMWARE_DIR / "runner.c", *(FIRMWARE_DIR / s for s in PORT_SOURCES[port]), *sorted(libdir.glob("*.c"))]
-        cmd = [cc, *b.get("cflags", ["-O2"]), *WARN, "-ffunction-sections", "-fdata-sections", "-g",
-               f"-D{prefix.upper()}_LAYER_HOOKS", f'-DTCR_MODEL_H="{prefix}.h"', f"-DTCR_PREFIX={prefix}",
-               f"-DTCR_PREFIX_UC={prefix.upper()}", f"-DTCR_BUILD_ID=0x{build_id:08x}u",
-               *(f"-D{k}={v}" for k, v in defines.items()), *extra_cflags,
-               f"-I{libdir}", f"-I{FIRMWARE_DIR}", *map(str, srcs)]  # fmt: skip
-        if port in PORT_LDDIR:
-            ld = FIRMWARE_DIR / PORT_LDDIR[port]
-            cmd += ["--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections", f"-L{ld}", f"-L{FIRMWARE_DIR / 'cortexm'}",
-                    "-T", str(ld / b["linker_script"]), f"-Wl,--defsym=__tcr_stack_size={stack}"]  # fmt: skip
-        else:
-            cmd += ["-Wl,--gc-sections", *b.get("ldflags", [])]
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="fw-", dir=out_dir.parent))
-        procs.track(tmp)  # a half-built firmware never stays behind
-        try:
-            r = procs.run([*cmd, "-o", str(tmp / "firmware.elf")], timeout=300)
-        except subprocess.TimeoutExpired:
-            procs.untrack(tmp)
-            raise BuildError(f"{cc} did not finish building the {dev.name} firmware within 300 s") from None
-        if r.returncode != 0:
-            procs.untrack(tmp)
-            overflow = re.search(r"region [`'\"]?(\w+)['\"]? overflowed by (\d+) bytes", r.stderr)
-            if overflow:
-                raise FitError(f"the model does not fit {dev.name} ({dev.memory.get('part', dev.name)}): the linker's "
-                               f"{overflow[1]} region is {int(overflow[2]):,} B too small")  # fmt: skip
-            raise BuildError(f"{cc} failed building the {dev.name} firmware for {libdir}:\n{r.stderr.strip()[:4000]}")
-        (tmp / "build.txt").write_text(" ".join(map(str, cmd)) + "\n")
-        try:
-            os.replace(tmp, out_dir)
-            procs.untrack(tmp, remove=False)
-        except OSError:  # built concurrently by someone else: theirs is identical
-            procs.untrack(tmp)
     if check_fit:
         check_fits(fw)
     return fw
