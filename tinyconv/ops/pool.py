@@ -14,7 +14,7 @@ import numpy as np
 
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import activation_range, quantize_multiplier, requantize
-from tinyconv.ops.base import SAME_AS_INPUT, Op, max_centred_int8, out_shape_1d, pad_nhwc, qparams, refuse_int32_overflow, register, windows
+from tinyconv.ops.base import SAME_AS_INPUT, Op, max_centred_int8, out_shape_1d, pad_nhwc, qparams, refuse_int32_overflow, register
 
 
 def _pool_out_shape(node, graph):
@@ -32,13 +32,21 @@ def _pool_out_shape(node, graph):
 
 
 def _window_reduce(x, node, reduce, fill):
+    """reduce (np.maximum or np.add) over every pooling window, the whole batch at once.
+
+    Rectangular windows are separable: reduce along H, then along W; each step reduces a
+    sliding-window view in C, so time is O(kh + kw) per output and memory the output's size.
+    Sums of int64 are exact in any order; max is order-free."""
     a = node.attrs
     xp = pad_nhwc(x, a["pads"], fill)
     oh, ow = _pool_out_shape_from(x.shape, a)
-    out = None
-    for _, _, view in windows(xp, a["kernel"], a["strides"], (1, 1), (oh, ow)):
-        out = view.copy() if out is None else reduce(out, view)
-    return out
+    ufunc = np.maximum if reduce is np.maximum else np.add
+    for axis, k, stride, size in ((1, a["kernel"][0], a["strides"][0], oh), (2, a["kernel"][1], a["strides"][1], ow)):
+        win = np.lib.stride_tricks.sliding_window_view(xp, k, axis=axis)
+        idx = [slice(None)] * 4
+        idx[axis] = slice(0, stride * (size - 1) + 1, stride)
+        xp = ufunc.reduce(win[tuple(idx)], axis=-1)
+    return xp
 
 
 def _pool_out_shape_from(shape, a):
@@ -48,13 +56,17 @@ def _pool_out_shape_from(shape, a):
 
 
 def _valid_counts(x_shape, a) -> np.ndarray:
-    ones = np.ones((1, *x_shape[1:3], 1), np.int64)
-    xp = pad_nhwc(ones, a["pads"], 0)
+    """Per output position, how many window elements are inside the input (not padding)."""
+    t, l, b, r = a["pads"]
     oh, ow = _pool_out_shape_from(x_shape, a)
-    n = np.zeros((1, oh, ow, 1), np.int64)
-    for _, _, view in windows(xp, a["kernel"], a["strides"], (1, 1), (oh, ow)):
-        n += view
-    return n
+
+    def per_axis(size, k, stride, lo, out):
+        start = np.arange(out) * stride - lo
+        return np.minimum(start + k, size) - np.maximum(start, 0)
+
+    rows = per_axis(x_shape[1], a["kernel"][0], a["strides"][0], t, oh)
+    cols = per_axis(x_shape[2], a["kernel"][1], a["strides"][1], l, ow)
+    return (rows[:, None] * cols[None, :]).astype(np.int64).reshape(1, oh, ow, 1)
 
 
 def _requant_params(graph, node, in_name, out_name, divisor: float = 1.0) -> dict:
