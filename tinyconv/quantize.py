@@ -102,15 +102,19 @@ class LayerSQNR:
 def collect_ranges(graph: Graph, calib_ir: np.ndarray, progress=None) -> dict[str, RangeStats]:
     stats: dict[str, RangeStats] = {}
     rng = np.random.default_rng(0)
-    (inp,) = graph.inputs
-    for k, x in enumerate(calib_ir):
-        values = reference.run(graph, {inp: x.reshape(graph.tensors[inp].shape)}, mode="float", keep=True)
-        for name, v in values.items():
-            if not np.all(np.isfinite(v)):
-                raise DataError(f"calibration input {k} produces non-finite values in tensor '{name}'")
-            stats.setdefault(name, RangeStats()).observe(v, rng)
-        if progress:
-            progress(k + 1, len(calib_ir))
+    # The float reference runs up to 16 samples at once (every tensor of them kept: ~256 MB at
+    # most); ranges are still observed sample by sample, so the result is that of one at a time.
+    per_sample = 8 * sum(t.size for t in graph.tensors.values() if not t.is_const)
+    step = int(max(1, min(16, (256 << 20) // max(1, per_sample))))
+    for k0 in range(0, len(calib_ir), step):
+        batch = reference.run_batch_tensors(graph, calib_ir[k0 : k0 + step], mode="float")
+        for k in range(len(calib_ir[k0 : k0 + step])):
+            for name, v in batch.items():
+                if not np.all(np.isfinite(v[k])):
+                    raise DataError(f"calibration input {k0 + k} produces non-finite values in tensor '{name}'")
+                stats.setdefault(name, RangeStats()).observe(v[k], rng)
+            if progress:
+                progress(k0 + k + 1, len(calib_ir))
     return stats
 
 

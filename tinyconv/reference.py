@@ -58,6 +58,21 @@ def run_batch(graph: Graph, batch: np.ndarray, *, mode: str = "int8", per_sample
     return np.stack([r.reshape(out_shape[1:]) if r.shape[0] == 1 else r for r in results])
 
 
+def run_batch_tensors(graph: Graph, batch: np.ndarray, *, mode: str = "float") -> dict[str, np.ndarray]:
+    """Every computed tensor for a batch [N, *input shape without batch]: name → an array whose
+    [k] is sample k's tensor (calibration observes them sample by sample, as if run alone)."""
+    (inp,) = graph.inputs
+    shape = graph.tensors[inp].shape
+    batch = np.asarray(batch)
+    n = len(batch)
+    if n > 1 and batch_axis_kept(graph):
+        values = _run_nodes(graph, {inp: batch.reshape((n, *shape[1:]))}, mode, n)
+    else:
+        runs = [run(graph, {inp: x.reshape(shape)}, mode=mode, keep=True) for x in batch]
+        values = {k: np.stack([r[k] for r in runs]) for k in runs[0]} if runs else {}
+    return {k: v for k, v in values.items() if not graph.tensors[k].is_const}
+
+
 # Ops whose attributes never name the batch axis and whose references broadcast over it.
 _BATCH_FREE = {"conv2d", "conv_transpose2d", "fully_connected", "max_pool2d", "avg_pool2d", "mean", "global_max_pool",
                "softmax", "unary", "prelu", "resize_nearest"}  # fmt: skip
