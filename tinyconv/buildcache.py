@@ -68,6 +68,18 @@ def _compiler_identity(cc: str) -> tuple:
     return (cc, path, st.st_size, st.st_mtime_ns)
 
 
+def host_cpu() -> str:
+    """What -march=native means on this machine (the CPU's model and feature flags)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        import platform
+
+        return platform.processor() or platform.machine()
+    lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+    return "\n".join(sorted(set(lines)))
+
+
 def _find(name: str, dirs: list[Path]) -> Path | None:
     for d in dirs:
         if (d / name).is_file():
@@ -112,10 +124,11 @@ def _publish(tmp: Path, final: Path) -> None:
     os.replace(tmp, final)
 
 
-def compile_object(cc: str, flags: list[str], src: Path, include_dirs: list[Path], *, cache_dir=None) -> Path:
-    """src → a cached object file (compiled only if no object with the same key exists)."""
+def compile_object(cc: str, flags: list[str], src: Path, include_dirs: list[Path], *, cache_dir=None, key_extra=()) -> Path:
+    """src → a cached object file (compiled only if no object with the same key exists).
+    `key_extra`: whatever else the object depends on (the build machine's CPU for -march=native)."""
     src = Path(src)
-    key = cache_key("obj", _compiler_identity(cc), flags, source_digest(src, include_dirs))  # contents, not paths
+    key = cache_key("obj", _compiler_identity(cc), flags, key_extra, source_digest(src, include_dirs))  # contents, not paths
     obj = cache_root(cache_dir) / "obj" / key[:2] / f"{key}.o"
     if obj.exists():
         stats.hits += 1
@@ -133,13 +146,13 @@ def compile_object(cc: str, flags: list[str], src: Path, include_dirs: list[Path
 
 
 def build_executable(cc: str, sources: list[Path], compile_flags: list[str], link_flags: list[str], include_dirs: list[Path], *,
-                     name: str, link_inputs: tuple[bytes, ...] = (), cache_dir=None) -> Path:  # fmt: skip
+                     name: str, link_inputs: tuple[bytes, ...] = (), cache_dir=None, key_extra=()) -> Path:  # fmt: skip
     """Compile every source (cached, in parallel) and link (cached). `link_inputs`: the content of
     anything the link reads besides the objects (a linker script), for the key."""
     jobs = min(len(sources), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        objs = list(pool.map(lambda s: compile_object(cc, compile_flags, s, include_dirs, cache_dir=cache_dir), sources))
-    key = cache_key("link", _compiler_identity(cc), link_flags, [o.stem for o in objs], link_inputs)
+        objs = list(pool.map(lambda s: compile_object(cc, compile_flags, s, include_dirs, cache_dir=cache_dir, key_extra=key_extra), sources))
+    key = cache_key("link", _compiler_identity(cc), link_flags, key_extra, [o.stem for o in objs], link_inputs)
     out = cache_root(cache_dir) / "link" / key / name
     if out.exists():
         stats.hits += 1

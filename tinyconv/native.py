@@ -89,8 +89,10 @@ def sanitizers_available(cc: str = "gcc") -> bool:
 
 
 def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "-O2", prefix: str = "tc_model", dump: bool = False,
-          cache_dir=None) -> Path:
-    """The library plus a batch (or layer-dump) driver as a native executable, from the build cache."""
+          march_native: bool = False, cache_dir=None) -> Path:
+    """The library plus a batch (or layer-dump) driver as a native executable, from the build cache.
+    `march_native`: use every instruction this CPU has (the fast host check; the objects are then
+    cached per CPU)."""
     libdir = Path(libdir)
     if shutil.which(cc) is None:
         raise BuildError(f"C compiler '{cc}' not found", hint="run scripts/setup")
@@ -100,10 +102,11 @@ def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "
     driver.write_text((DUMP_DRIVER if dump else DRIVER).format(prefix=prefix, P=prefix.upper()))
     hooks = [f"-D{prefix.upper()}_LAYER_HOOKS"] if dump else []
     san = SANITIZE if sanitize else []
+    arch = ["-march=native"] if march_native else []
     sources = [*sorted(libdir.glob("*.c")), driver]
     try:
-        return buildcache.build_executable(cc, sources, [*WARNINGS, opt, *hooks, *san], [opt, *san], [libdir],
-                                           name="driver", cache_dir=cache_dir)  # fmt: skip
+        return buildcache.build_executable(cc, sources, [*WARNINGS, opt, *arch, *hooks, *san], [opt, *arch, *san], [libdir], name="driver",
+                                           cache_dir=cache_dir, key_extra=(buildcache.host_cpu(),) if march_native else ())  # fmt: skip
     except BuildError as e:
         raise BuildError(f"the native build of the generated library in {libdir} failed: {e.message}") from None
 
