@@ -51,11 +51,24 @@ def run_batch(graph: Graph, batch: np.ndarray, *, mode: str = "int8", per_sample
     out_shape = graph.tensors[out].shape
     batch = np.asarray(batch)
     if not per_sample and len(batch) > 1 and batch_axis_kept(graph):
-        n = len(batch)
-        y = _run_nodes(graph, {inp: batch.reshape((n, *shape[1:]))}, mode, n)[out]
-        return y.reshape((n, *out_shape[1:]))
+        step = samples_per_run(graph)
+        ys = []
+        for k in range(0, len(batch), step):
+            part = batch[k : k + step]
+            n = len(part)
+            ys.append(_run_nodes(graph, {inp: part.reshape((n, *shape[1:]))}, mode, n)[out].reshape((n, *out_shape[1:])))
+        return np.concatenate(ys)
     results = [run(graph, {inp: x.reshape(shape)}, mode=mode)[out] for x in batch]
     return np.stack([r.reshape(out_shape[1:]) if r.shape[0] == 1 else r for r in results])
+
+
+BATCH_BYTES = 256 << 20  # bound on the largest float64 tensor of one batched run
+
+
+def samples_per_run(graph: Graph) -> int:
+    """How many samples one batched run takes so its largest tensor stays within BATCH_BYTES."""
+    largest = max((t.size for t in graph.tensors.values() if not t.is_const), default=1)
+    return int(max(1, BATCH_BYTES // (8 * max(1, largest))))
 
 
 def run_batch_tensors(graph: Graph, batch: np.ndarray, *, mode: str = "float") -> dict[str, np.ndarray]:

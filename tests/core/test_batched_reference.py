@@ -71,13 +71,17 @@ def test_graph_that_moves_the_batch_axis_runs_per_sample():
     assert_same_bytes(c.graph, int8_batch(c.graph, 3))
 
 
-def test_im2col_in_chunks_gives_the_same_bytes(monkeypatch):
-    """A chunk budget of one output position per block: every chunking loop runs."""
+def test_im2col_and_batch_in_chunks_give_the_same_bytes(monkeypatch):
+    """A chunk budget of one output position per im2col block and two samples per batched run:
+    every chunking loop runs."""
     g = every_op_graph(seed=3)
     c = compile_model(g, calib=np.random.default_rng(0).normal(0, 1, (8, *g.tensors["x"].shape[1:])).astype(np.float32))
     xq = int8_batch(c.graph, 5)
     want = per_sample_per_tap(c.graph, xq)
     monkeypatch.setattr(conv_ops, "CHUNK_BYTES", 1)
+    largest = max(t.size for t in c.graph.tensors.values() if not t.is_const)
+    monkeypatch.setattr(reference, "BATCH_BYTES", 8 * largest * 2)
+    assert reference.samples_per_run(c.graph) == 2
     assert reference.run_batch(c.graph, xq).tobytes() == want.tobytes()
 
 
