@@ -8,6 +8,7 @@ import contextlib
 import numpy as np
 
 import tinyconv.ops.conv as conv_ops
+import tinyconv.ops.conv_transpose as conv_transpose_ops
 import tinyconv.ops.pool as pool_ops
 from tinyconv import reference
 from tinyconv.ops.base import out_shape_1d, pad_nhwc, windows
@@ -24,6 +25,24 @@ def conv_accumulate(x, w, strides, dilations, pads, groups):
     for i, j, view in windows(x, (kh, kw), strides, dilations, (oh, ow)):
         acc += np.einsum("nhwgc,goc->nhwgo", view.reshape(n, oh, ow, groups, cin_g), wg[:, :, i, j, :], optimize=True)
     return acc.reshape(n, oh, ow, cout)
+
+
+def conv_transpose_accumulate(x, w, strides, pads, output_padding, dilations):
+    x = np.asarray(x, np.float64)
+    w = np.asarray(w, np.float64)
+    n, h, wd, _ = x.shape
+    cout, kh, kw, _ = w.shape
+    sh, sw = strides
+    dh, dw = dilations
+    t, l, b, r = pads
+    full_h = sh * (h - 1) + dh * (kh - 1) + 1 + output_padding[0]
+    full_w = sw * (wd - 1) + dw * (kw - 1) + 1 + output_padding[1]
+    buf = np.zeros((n, full_h, full_w, cout), np.float64)
+    for i in range(kh):
+        for j in range(kw):
+            r0, c0 = i * dh, j * dw
+            buf[:, r0 : r0 + sh * (h - 1) + 1 : sh, c0 : c0 + sw * (wd - 1) + 1 : sw, :] += np.einsum("nhwc,oc->nhwo", x, w[:, i, j, :])
+    return buf[:, t : full_h - b, l : full_w - r, :]
 
 
 def _out_hw(shape, a):
@@ -53,12 +72,13 @@ def valid_counts(x_shape, a):
 @contextlib.contextmanager
 def per_tap_kernels():
     """Within the block the ops' references use the frozen per-tap kernels."""
-    saved = conv_ops.conv_accumulate, pool_ops._window_reduce, pool_ops._valid_counts
-    conv_ops.conv_accumulate, pool_ops._window_reduce, pool_ops._valid_counts = conv_accumulate, window_reduce, valid_counts
+    saved = conv_ops.conv_accumulate, conv_transpose_ops.conv_transpose_accumulate, pool_ops._window_reduce, pool_ops._valid_counts
+    conv_ops.conv_accumulate, conv_transpose_ops.conv_transpose_accumulate = conv_accumulate, conv_transpose_accumulate
+    pool_ops._window_reduce, pool_ops._valid_counts = window_reduce, valid_counts
     try:
         yield
     finally:
-        conv_ops.conv_accumulate, pool_ops._window_reduce, pool_ops._valid_counts = saved
+        conv_ops.conv_accumulate, conv_transpose_ops.conv_transpose_accumulate, pool_ops._window_reduce, pool_ops._valid_counts = saved
 
 
 def per_sample_per_tap(graph, batch, mode="int8"):

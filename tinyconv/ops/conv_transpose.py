@@ -54,10 +54,11 @@ def conv_transpose_accumulate(x: np.ndarray, w: np.ndarray, strides, pads, outpu
     full_h = sh * (h - 1) + dh * (kh - 1) + 1 + output_padding[0]
     full_w = sw * (wd - 1) + dw * (kw - 1) + 1 + output_padding[1]
     buf = np.zeros((n, full_h, full_w, cout), np.float64)
+    rows = x.reshape(-1, x.shape[-1])  # every input pixel of the batch: one matrix product per tap
     for i in range(kh):
         for j in range(kw):
             r0, c0 = i * dh, j * dw
-            buf[:, r0 : r0 + sh * (h - 1) + 1 : sh, c0 : c0 + sw * (wd - 1) + 1 : sw, :] += np.einsum("nhwc,oc->nhwo", x, w[:, i, j, :])
+            buf[:, r0 : r0 + sh * (h - 1) + 1 : sh, c0 : c0 + sw * (wd - 1) + 1 : sw, :] += (rows @ w[:, i, j, :].T).reshape(n, h, wd, cout)
     return buf[:, t : full_h - b, l : full_w - r, :]
 
 
