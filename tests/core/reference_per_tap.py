@@ -14,7 +14,7 @@ from tinyconv import reference
 from tinyconv.ops.base import out_shape_1d, pad_nhwc, windows
 
 
-def conv_accumulate(x, w, strides, dilations, pads, groups):
+def conv_accumulate(x, w, strides, dilations, pads, groups, integer=False):  # float64 throughout
     x = pad_nhwc(np.asarray(x, np.float64), pads, 0.0)
     cout, kh, kw, cin_g = w.shape
     n, hp, wp, cin = x.shape

@@ -85,6 +85,35 @@ def test_im2col_and_batch_in_chunks_give_the_same_bytes(monkeypatch):
     assert reference.run_batch(c.graph, xq).tobytes() == want.tobytes()
 
 
+def test_long_reductions_split_into_exact_float32_spans():
+    """3x3x256 = 2304 products per output: more than float32 sums exactly at full int8 range, so
+    the int8 path adds several float32 spans in float64; the bytes stay those of float64."""
+    rng = np.random.default_rng(5)
+    b = GraphBuilder("long_k", (1, 6, 6, 256))
+    g = b.finish(b.node("c", "conv2d", ["x", b.const("w", rng.normal(size=(8, 3, 3, 256)))], strides=(1, 1), dilations=(1, 1),
+                        pads=(0, 0, 0, 0), groups=1, act=None))  # fmt: skip
+    c = compile_model(g, calib=rng.normal(0, 1, (8, 6, 6, 256)).astype(np.float32))
+    xq = int8_batch(c.graph, 4)
+    node = c.graph.nodes[0]
+    w = c.graph.tensors[node.inputs[1]].data
+    assert conv_ops.exact_float32_span(xq.astype(np.int64) + node.qattrs["input_offset"], w) < w[0].size
+    assert_same_bytes(c.graph, xq)
+
+
+def test_integer_accumulation_is_exact_at_the_worst_case():
+    """Accumulators far beyond 2^24 (every input 255, weights 100..127, 2304 products): the int8
+    path's sums equal the exact integer sums, where one float32 product over the whole reduction
+    does not."""
+    rng = np.random.default_rng(0)
+    x = np.full((2, 5, 5, 256), 255, np.int64)
+    w = rng.integers(100, 128, (6, 3, 3, 256)).astype(np.int8)
+    exact = np.einsum("nhwc,ohwc->no", x[:, :3, :3].astype(object), w.astype(object))  # Python integers
+    got = conv_ops.conv_accumulate(x, w, (1, 1), (1, 1), (0, 0, 0, 0), 1, integer=True)
+    assert np.array_equal(got[:, 0, 0].astype(np.int64), exact.astype(np.int64))
+    one_span = x[:, :3, :3].reshape(2, -1).astype(np.float32) @ w.reshape(6, -1).astype(np.float32).T
+    assert not np.array_equal(one_span.astype(np.int64), exact.astype(np.int64))  # the test has teeth
+
+
 @pytest.mark.parametrize("count_include_pad", [False, True])
 def test_huge_pooling_windows_are_exact(count_include_pad):
     """A 1-D average pool 3000 wide and a 2-D max pool 40x40: the per-tap reference loops over

@@ -4,6 +4,9 @@ int8: acc[c] = bias[c] + Σ (x - x_zp) · w over the valid taps (padding contrib
 then requantize with the per-channel multiplier (QUANT.md). The sums are one float64 matrix
 product per group over an im2col view (BLAS), which is exact here: |products| ≤ 255 · 128 < 2^15,
 so any partial sum of fewer than 2^38 terms stays below 2^53 whatever order BLAS adds in.
+The int8 path (integer operands) uses float32 products, twice as fast, over slices of the
+reduction short enough that max|x| · max|w| · length < 2^24: every partial sum is then an integer
+float32 holds exactly, and the slices are added in float64.
 The whole batch goes through at once, in chunks of at most CHUNK_BYTES of im2col rows.
 """
 
@@ -18,15 +21,24 @@ from tinyconv.ops.base import Op, max_centred_int8, out_shape_1d, pad_nhwc, qpar
 CHUNK_BYTES = 64 << 20  # bound on the im2col block materialised at a time
 
 
-def conv_accumulate(x: np.ndarray, w: np.ndarray, strides, dilations, pads, groups: int) -> np.ndarray:
-    """Σ over taps and input channels of x · w; x NHWC (already zero-centred), w OHWI. float64 out."""
-    x = pad_nhwc(np.asarray(x, np.float64), pads, 0.0)
+def exact_float32_span(x: np.ndarray, w: np.ndarray) -> int:
+    """How many integer products x·w float32 can sum exactly in any order (|partial sums| < 2^24)."""
+    bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0))
+    return 2**62 if bound == 0 else max(1, int((2**24 - 1) // bound))
+
+
+def conv_accumulate(x: np.ndarray, w: np.ndarray, strides, dilations, pads, groups: int, *, integer: bool = False) -> np.ndarray:
+    """Σ over taps and input channels of x · w; x NHWC (already zero-centred), w OHWI. float64 out.
+    `integer`: x and w hold integers (the int8 path), so float32 products are exact in short spans."""
+    dtype = np.float32 if integer else np.float64
+    x = pad_nhwc(np.asarray(x, dtype), pads, 0.0)
+    span = exact_float32_span(x, w) if integer else 2**62
     cout, kh, kw, cin_g = w.shape
     n, hp, wp, cin = x.shape
     oh = out_shape_1d(hp, kh, strides[0], dilations[0], 0, 0)
     ow = out_shape_1d(wp, kw, strides[1], dilations[1], 0, 0)
     cout_g = cout // groups
-    wg = np.asarray(w, np.float64).reshape(groups, cout_g, kh, kw, cin_g)
+    wg = np.asarray(w, dtype).reshape(groups, cout_g, kh, kw, cin_g)
     if cin_g == 1:  # depthwise: a multiply-add per tap, vectorised over batch, pixels and channels
         acc = np.zeros((n, oh, ow, groups, cout_g), np.float64)
         for i, j, view in windows(x, (kh, kw), strides, dilations, (oh, ow)):
@@ -37,7 +49,7 @@ def conv_accumulate(x: np.ndarray, w: np.ndarray, strides, dilations, pads, grou
         x, (n, oh, ow, kh, kw, cin), (sn, sh * strides[0], sw * strides[1], sh * dilations[0], sw * dilations[1], sc), writeable=False)
     k = kh * kw * cin_g
     acc = np.empty((n, oh, ow, groups, cout_g), np.float64)
-    budget = max(1, CHUNK_BYTES // (8 * k))  # output positions per im2col block
+    budget = max(1, CHUNK_BYTES // (x.itemsize * k))  # output positions per im2col block
     cw = min(ow, budget)
     ch = min(oh, max(1, budget // cw))
     cn = min(n, max(1, budget // (cw * ch)))
@@ -48,7 +60,14 @@ def conv_accumulate(x: np.ndarray, w: np.ndarray, strides, dilations, pads, grou
             for h0 in range(0, oh, ch):
                 for w0 in range(0, ow, cw):
                     block = cg[n0 : n0 + cn, h0 : h0 + ch, w0 : w0 + cw]
-                    acc[n0 : n0 + cn, h0 : h0 + ch, w0 : w0 + cw, g] = (block.reshape(-1, k) @ wmat).reshape(*block.shape[:3], cout_g)
+                    rows = block.reshape(-1, k)
+                    if span >= k:
+                        y = rows @ wmat
+                    else:  # exact float32 spans of the reduction, added in float64
+                        y = np.zeros((len(rows), cout_g), np.float64)
+                        for k0 in range(0, k, span):
+                            y += rows[:, k0 : k0 + span] @ wmat[k0 : k0 + span]
+                    acc[n0 : n0 + cn, h0 : h0 + ch, w0 : w0 + cw, g] = y.reshape(*block.shape[:3], cout_g)
     return acc.reshape(n, oh, ow, cout)
 
 
@@ -122,7 +141,7 @@ class Conv2D(Op):
     def int8_ref(self, node, ins):
         a, q = node.attrs, node.qattrs
         x = ins[0].astype(np.int64) + q["input_offset"]
-        acc = conv_accumulate(x, ins[1], a["strides"], a["dilations"], a["pads"], a["groups"])
+        acc = conv_accumulate(x, ins[1], a["strides"], a["dilations"], a["pads"], a["groups"], integer=True)
         acc = acc.astype(np.int64)
         if q["has_bias"]:
             acc += ins[2].astype(np.int64)
