@@ -143,3 +143,22 @@ def test_firmware_build_is_cached_by_content(tmp_path, monkeypatch):
     assert fw1.elf == fw2.elf and fw1.build_id == fw2.build_id
     weights = sum(t.nbytes for t in compile_model(model, calib=calib).graph.tensors.values() if t.is_const)
     assert elf_sizes(fw2.elf)["flash_weights_bytes"] >= weights
+
+
+@pytest.mark.parametrize("form", ["c", "incbin"])
+def test_cli_compile_weights_option(tmp_path, capsys, form):
+    from tinyconv.cli import main
+
+    out = tmp_path / "out"
+    rc = main(["compile", str(REPO_EXAMPLE / "digits_cnn.onnx"), "--calib", str(REPO_EXAMPLE / "calib.npy"), "-o", str(out), "--weights", form])
+    assert rc == 0, capsys.readouterr().err
+    assert (out / "tc_model_weights.bin").exists() == (form == "incbin")
+    assert ("__asm__" in (out / "tc_model_weights.c").read_text()) == (form == "incbin")
+
+
+def test_cli_compile_default_weights_are_portable_c(tmp_path, capsys):
+    from tinyconv.cli import main
+
+    out = tmp_path / "out"
+    assert main(["compile", str(REPO_EXAMPLE / "digits_cnn.onnx"), "--calib", str(REPO_EXAMPLE / "calib.npy"), "-o", str(out)]) == 0
+    assert not (out / "tc_model_weights.bin").exists() and "__asm__" not in (out / "tc_model_weights.c").read_text()
