@@ -222,7 +222,8 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         blob = weights_blob(consts)
         (outdir / f"{prefix}_weights.bin").write_bytes(blob)
         written.append(outdir / f"{prefix}_weights.bin")
-        write(f"{prefix}_weights.c", env.get_template("weights_incbin.c.j2").render(bin_name=f"{prefix}_weights.bin", bin_bytes=len(blob), **common))
+        tmpl = env.get_template("weights_incbin.c.j2")
+        write(f"{prefix}_weights.c", tmpl.render(bin_name=f"{prefix}_weights.bin", bin_bytes=len(blob), align=BLOB_ALIGN, **common))
     else:
         for c in consts:
             c["body"] = c_array_body(c["data"])
@@ -271,7 +272,7 @@ def _const(cname: str, data: np.ndarray, comment: str) -> dict:
     return dict(cname=cname, ctype=CTYPES[dtype], size=max(1, data.size), data=data, comment=comment, nbytes=data.nbytes)
 
 
-BLOB_ALIGN = 16  # every constant starts 16-byte aligned (vector loads), as in the C-array form's section
+BLOB_ALIGN = 16  # every constant starts 16-byte aligned (vector loads; the C-array form promises 4)
 
 
 def weights_blob(consts: list[dict]) -> bytes:
