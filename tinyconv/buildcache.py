@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyconv import procs
 from tinyconv.errors import BuildError
 
 LOCAL_INCLUDE = re.compile(rb'^\s*#\s*include\s+"([^"]+)"', re.M)
@@ -112,7 +113,7 @@ def source_digest(src: Path, include_dirs: list[Path]) -> bytes:
 
 def _run(cmd: list[str], what: str, timeout: float) -> None:
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        r = procs.run(cmd, timeout=timeout)  # the compiler dies with tinyconv
     except subprocess.TimeoutExpired:
         raise BuildError(f"{cmd[0]} did not finish {what} in {timeout:.0f} s") from None
     if r.returncode != 0:
@@ -136,11 +137,12 @@ def compile_object(cc: str, flags: list[str], src: Path, include_dirs: list[Path
     obj.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".o", dir=obj.parent)
     os.close(fd)
+    procs.track(tmp)  # a half-written object never stays in the cache
     try:
         _run([cc, *flags, *(f"-I{d}" for d in include_dirs), "-c", str(src), "-o", tmp], f"compiling {src}", COMPILE_TIMEOUT)
         _publish(Path(tmp), obj)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        procs.untrack(tmp)
     stats.compiles += 1
     return obj
 
@@ -159,6 +161,7 @@ def build_executable(cc: str, sources: list[Path], compile_flags: list[str], lin
         return out
     out.parent.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix="link-", dir=out.parent.parent))
+    procs.track(tmpdir)
     try:
         _run([cc, *link_flags, *map(str, objs), "-o", str(tmpdir / name)], f"linking {name}", COMPILE_TIMEOUT)
         (tmpdir / "build.txt").write_text(" ".join([cc, *compile_flags]) + "\n" + " ".join([cc, *link_flags, *map(str, objs)]) + "\n")
@@ -167,7 +170,7 @@ def build_executable(cc: str, sources: list[Path], compile_flags: list[str], lin
         except OSError:  # linked concurrently by someone else: theirs is identical
             pass
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        procs.untrack(tmpdir)
     stats.links += 1
     return out
 
