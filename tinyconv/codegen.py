@@ -223,7 +223,8 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         (outdir / f"{prefix}_weights.bin").write_bytes(blob)
         written.append(outdir / f"{prefix}_weights.bin")
         tmpl = env.get_template("weights_incbin.c.j2")
-        write(f"{prefix}_weights.c", tmpl.render(bin_name=f"{prefix}_weights.bin", bin_bytes=len(blob), align=BLOB_ALIGN, **common))
+        write(f"{prefix}_weights.c", tmpl.render(bin_name=f"{prefix}_weights.bin", bin_bytes=len(blob), align=BLOB_ALIGN,
+                                                     bin_sha256=hashlib.sha256(blob).hexdigest(), **common))
     else:
         for c in consts:
             c["body"] = c_array_body(c["data"])

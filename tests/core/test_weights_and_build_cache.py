@@ -4,6 +4,7 @@ text reads back to the same integers, and a second check of the same model build
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -39,6 +40,9 @@ def test_incbin_library_bit_exact_native(incbin_lib, cc):
     c, xq = incbin_lib
     need_compiler(cc)
     assert c.library.manifest["weights"] == "incbin" and (c.library.outdir / "tc_model_weights.bin").is_file()
+    # The source names the blob's hash, so anything keyed by source content rebuilds when weights change.
+    blob = (c.library.outdir / "tc_model_weights.bin").read_bytes()
+    assert hashlib.sha256(blob).hexdigest() in (c.library.outdir / "tc_model_weights.c").read_text()
     assert_bit_exact_native(c, xq, cc)
     assert_layers_match(c, xq[0])
 
