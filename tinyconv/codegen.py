@@ -1,7 +1,7 @@
 """IR (int8, prepared) + memory plan → a self-contained C library, rendered with Jinja2.
 
 Output directory: <prefix>.h (API), <prefix>.c (arena + layer calls), <prefix>_weights.c (const
-data), the kernel sources the layers use (copied from codegen_templates/kernels/<backend>/),
+data: C arrays, or with weights="incbin" an .incbin of <prefix>_weights.bin), the kernel sources the layers use (copied from codegen_templates/kernels/<backend>/),
 CMakeLists.txt and <prefix>.mk for build systems, and manifest.json (shapes, quantization, layers)
 for the harness and for people.
 """

@@ -74,7 +74,7 @@ def test_signal_leaves_no_child_and_no_temp_file(tmp_path, device, phase, signo)
     tmpdir.mkdir()
     many = tmp_path / "many.npy"
     np.save(many, np.repeat(np.load(EXAMPLE / "test_x.npy"), 2, axis=0))  # 720 inferences: many seconds on the emulator
-    env = {**os.environ, "TMPDIR": str(tmpdir)}
+    env = {**os.environ, "TMPDIR": str(tmpdir), "TINYCONV_CACHE": str(tmp_path / "cache")}  # an empty build cache: the compilers do run
     p = subprocess.Popen([sys.executable, "-m", "tinyconv.cli", "check", str(EXAMPLE / "digits_cnn.onnx"), "--calib", str(EXAMPLE / "calib.npy"),
                           "--inputs", str(many), "--device", device], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          start_new_session=True)  # fmt: skip
