@@ -28,18 +28,17 @@ def layer_float_metrics(float_graph: Graph, int8_graph: Graph, inputs_ir: np.nda
     """Per node output tensor: float_metrics of the dequantized int8 reference vs the float reference."""
     (inp,) = int8_graph.inputs
     s_in, z_in = int8_graph.tensors[inp].quant.scalar()
-    shape = int8_graph.tensors[inp].shape
-    acc: dict[str, tuple[list, list]] = {}
-    for x in inputs_ir:
-        fv = reference.run(float_graph, {inp: x.reshape(shape)}, mode="float", keep=True)
-        qv = reference.run(int8_graph, {inp: quantize(x, s_in, z_in).reshape(shape)}, mode="int8", keep=True)
-        for node in int8_graph.nodes:
-            o = node.outputs[0]
-            if o in fv and o in qv:
-                f, q = acc.setdefault(o, ([], []))
-                f.append(fv[o].reshape(-1))
-                q.append(dequantize(qv[o], *int8_graph.tensors[o].quant.scalar()).reshape(-1))
-    return {o: float_metrics(np.concatenate(f), np.concatenate(q)) for o, (f, q) in acc.items()}
+    inputs_ir = np.asarray(inputs_ir)
+    # Both references run the whole batch at once; [k] of every tensor is sample k, in input order.
+    fv = reference.run_batch_tensors(float_graph, inputs_ir, mode="float")
+    qv = reference.run_batch_tensors(int8_graph, quantize(inputs_ir, s_in, z_in), mode="int8")
+    out = {}
+    for node in int8_graph.nodes:
+        o = node.outputs[0]
+        if o in fv and o in qv:
+            q = dequantize(qv[o], *int8_graph.tensors[o].quant.scalar())
+            out[o] = float_metrics(fv[o].reshape(-1), q.reshape(-1))
+    return out
 
 
 def layer_diffs(int8_graph: Graph, x: np.ndarray, device_layers: list[np.ndarray]) -> list[dict]:
