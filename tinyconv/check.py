@@ -1,8 +1,9 @@
 """The reference check: compile, run every input on a device, compare every output byte with the
 NumPy int8 reference, and say where a difference starts.
 
-`host` builds the generated library natively with a batch driver (fast, no protocol), under
-AddressSanitizer and UBSan (`-fno-sanitize-recover`) when the compiler supports them; every other
+`host` builds the generated library natively with a batch driver (fast, no protocol); the first
+inputs also run under AddressSanitizer and UBSan (`-fno-sanitize-recover`) when the compiler
+supports them (host_outputs); every other
 device goes through the harness (firmware + framed serial protocol).
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyconv import native, reference
-from tinyconv.errors import DataError
+from tinyconv.errors import BuildError, DataError
 from tinyconv.fixedpoint import dequantize, quantize
 from tinyconv.ir import Graph
 from tinyconv.pipeline import Compiled, compile_model, load_calibration
@@ -93,13 +94,30 @@ def device_outputs(compiled: Compiled, device: str, xq: np.ndarray, progress=Non
     libdir = compiled.library.outdir
     out_bytes = compiled.library.manifest["output"]["bytes"]
     if device == "host":
-        # Sanitized when the compiler can: undefined behaviour in generated code fails the check.
-        # Integer-only C, so -O3 and this CPU's vector units cannot change a byte.
-        exe = native.build(libdir, sanitize=native.sanitizers_available(), opt="-O3", march_native=True)
-        return native.run_batch(exe, xq, out_bytes, timeout=600)
+        return host_outputs(libdir, xq, out_bytes)
     from tinyconv.harness import api
 
     return np.asarray(api.run_inputs(libdir, device, xq.reshape(len(xq), -1), progress=progress).outputs).reshape(len(xq), out_bytes)
+
+
+SANITIZED_INPUTS = 4  # ASan + UBSan code runs 10-20x slower: a sample of the inputs, every one in the -O3 build
+
+
+def host_outputs(libdir: Path, xq: np.ndarray, out_bytes: int) -> np.ndarray:
+    """Every input through an -O3 native build (integer-only C: -O3 and this CPU's vector units
+    cannot change a byte); the first SANITIZED_INPUTS also through an ASan + UBSan build with
+    -fno-sanitize-recover when the compiler has them, whose outputs must be the same bytes.
+    Undefined behaviour thus fails the check, by a sanitizer report or by the two builds disagreeing."""
+    exe = native.build(libdir, opt="-O3", march_native=True)
+    got = native.run_batch(exe, xq, out_bytes, timeout=600)
+    if native.sanitizers_available():
+        k = min(len(xq), SANITIZED_INPUTS)
+        san = native.run_batch(native.build(libdir, sanitize=True, opt="-O3", march_native=True), xq[:k], out_bytes, timeout=600)
+        bad = np.flatnonzero((san != got[:k]).any(axis=1))
+        if bad.size:
+            raise BuildError(f"the sanitized and the optimized native builds disagree on input {int(bad[0])}: "
+                             f"the generated code depends on undefined behaviour")  # fmt: skip
+    return got
 
 
 def device_layers(compiled: Compiled, device: str, x: np.ndarray) -> list[np.ndarray]:
