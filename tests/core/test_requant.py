@@ -1,0 +1,132 @@
+"""The fast requantization identity (tinyconv/requant.py, kernels/portable/tc_requant.h) equals the
+reference (tinyconv/fixedpoint.py) on every rounding boundary, for every shift the kernels see."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from native_checks import need_compiler
+from tinyconv.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, requantize
+from tinyconv.requant import apply_records, fast_requant_records
+
+KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels" / "portable"
+MULTIPLIERS = [0, 1 << 30, (1 << 30) + 1, 1518500250, 1999999999, (1 << 31) - 1]
+
+
+def boundary_accs(m: int, shift: int, bound: int) -> np.ndarray:
+    """Accumulators around every tie of both rounding steps near zero and at the ends of the
+    range, plus the range ends and random values: where an off-by-one would show."""
+    rng = np.random.default_rng(abs(shift) * 7 + m % 1000)
+    accs = [0, 1, -1, 2, -2, bound, -bound, bound - 1, -bound + 1]
+    if m:
+        r = max(-shift, 0)
+        # ties of RoundingDivideByPOT: h = k*2^r + 2^(r-1); of the doubling high mul: acc*m = (2k+1)*2^30
+        for h in list(range(-40, 41)) + [int(bound * m) >> (31 + r), -(int(bound * m) >> (31 + r))]:
+            for t in ((h << r) + (1 << r >> 1), h << r):
+                centre = (t << 31) // m
+                accs.extend(range(centre - 3, centre + 4))
+        for k in range(-20, 21):
+            centre = ((2 * k + 1) << 30) // m
+            accs.extend(range(centre - 2, centre + 3))
+    accs.extend(rng.integers(-bound, bound + 1, 2000).tolist())
+    a = np.array(accs, np.int64)
+    return np.unique(a[np.abs(a) <= bound])
+
+
+@pytest.mark.parametrize("shift", list(range(-31, 0)) + [0, 1, 2, 7])
+@pytest.mark.parametrize("m", MULTIPLIERS)
+def test_fast_requant_equals_reference_on_every_boundary(m, shift):
+    # A left shift is exact only when the doubled accumulator cannot reach 2^31.
+    bound = (1 << 31) - 1 if shift < 0 else ((1 << 30) >> shift) - 1
+    rec = fast_requant_records([m], [shift], bound)
+    assert rec is not None
+    accs = boundary_accs(m, shift, bound)
+    for zp, lo, hi in ((0, -128, 127), (-128, -128, 127), (127, -128, 127), (5, -3, 90), (-60, -60, 127)):
+        want = requantize(accs, m, shift, zp, lo, hi)
+        got = apply_records(accs[:, None], rec, zp, lo, hi)[:, 0]
+        bad = np.nonzero(want != got)[0]
+        assert bad.size == 0, f"m={m} shift={shift} zp={zp}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
+
+
+def test_unrequantized_value_is_exact_before_the_clamp():
+    # Clamping can hide an error; with the widest clamp and out_zp 0 small results are exact.
+    m, shift = quantize_multiplier(0.7)
+    accs = np.arange(-200, 201)
+    rec = fast_requant_records([m], [shift], 1 << 20)
+    assert np.array_equal(apply_records(accs[:, None], rec, 0, -128, 127)[:, 0], requantize(accs, m, shift, 0, -128, 127))
+
+
+def test_general_path_when_a_left_shift_could_saturate():
+    assert fast_requant_records([1 << 30], [3], 1 << 28) is None
+    assert fast_requant_records([1 << 30], [3], (1 << 27) - 1) is not None
+    assert fast_requant_records([-5], [-1], 100) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    real=st.floats(min_value=1e-9, max_value=64.0, allow_nan=False),
+    zp=st.integers(-128, 127),
+    lo=st.integers(-128, 127),
+    width=st.integers(0, 255),
+    accs=st.lists(st.integers(-(1 << 24), 1 << 24), min_size=1, max_size=50),
+)
+def test_fast_requant_random_multipliers(real, zp, lo, width, accs):
+    m, shift = quantize_multiplier(real)
+    hi = min(127, lo + width)
+    bound = 1 << 24
+    rec = fast_requant_records([m], [shift], bound)
+    if rec is None:  # only a large left shift with a wide accumulator
+        assert shift > 0 and bound << (shift + 1) >= 1 << 31
+        return
+    a = np.array(accs, np.int64)
+    assert np.array_equal(apply_records(a[:, None], rec, zp, lo, hi)[:, 0], requantize(a, m, shift, zp, lo, hi))
+
+
+HARNESS_C = r"""
+#include <stdio.h>
+#include "tc_requant.h"
+/* stdin: one 16-byte record, an int32 "right" flag, then int32 accumulators; stdout: int32 results */
+int main(void)
+{
+    tc_rq r;
+    int32_t acc, right;
+    if (fread(&r, sizeof r, 1, stdin) != 1 || fread(&right, 4, 1, stdin) != 1) return 2;
+    while (fread(&acc, 4, 1, stdin) == 1) {
+        const int32_t y = right ? tc_rq_apply_right(acc, &r) : tc_rq_apply(acc, &r);
+        fwrite(&y, 4, 1, stdout);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def requant_exe(tmp_path_factory):
+    need_compiler("gcc")
+    d = tmp_path_factory.mktemp("rq")
+    (d / "main.c").write_text(HARNESS_C)
+    exe = d / "rq"
+    subprocess.run(["gcc", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsanitize=undefined", "-fno-sanitize-recover",
+                    "-I", str(KERNELS), str(d / "main.c"), "-o", str(exe)], check=True, timeout=120)  # fmt: skip
+    return exe
+
+
+@pytest.mark.parametrize("shift", [-31, -25, -24, -13, -2, -1, 0, 1, 5])
+@pytest.mark.parametrize("m", MULTIPLIERS)
+def test_c_header_equals_reference_on_every_boundary(requant_exe, m, shift):
+    bound = (1 << 31) - 1 if shift < 0 else ((1 << 30) >> shift) - 1
+    rec = fast_requant_records([m], [shift], bound)
+    accs = boundary_accs(m, shift, bound)
+    want = multiply_by_quantized_multiplier(accs, m, shift)
+    for right in ([0, 1] if shift < 0 else [0]):
+        stdin = rec.tobytes() + np.int32(right).tobytes() + accs.astype(np.int32).tobytes()
+        out = subprocess.run([str(requant_exe)], input=stdin, capture_output=True, check=True, timeout=60).stdout
+        got = np.frombuffer(out, np.int32)
+        bad = np.nonzero(got != want)[0]
+        assert got.size == accs.size and bad.size == 0, f"right={right}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
