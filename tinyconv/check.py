@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyconv import native, reference
-from tinyconv.errors import BuildError, DataError
+from tinyconv.errors import BuildError, DataError, TinyconvError
 from tinyconv.fixedpoint import dequantize, quantize
 from tinyconv.ir import Graph
 from tinyconv.pipeline import Compiled, compile_model, load_calibration
@@ -24,6 +24,7 @@ from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics
 from tinyconv.progress import phase
 from tinyconv.quantize import sqnr_db
 from tinyconv.report import compare
+from tinyconv.specialise import DEFAULT_LEVEL
 
 DEVICE_TARGETS = {"host": "host", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64"}
 
@@ -41,6 +42,19 @@ def target_for_device(device) -> str:
 
 def device_name(device) -> str:
     return device if isinstance(device, str) else device.name
+
+
+def flash_for_device(device) -> int | None:
+    """The flash of the part a device stands for (None when it states none): the budget the
+    faster kernel variants' extra flash must fit."""
+    from tinyconv.harness.devices import load_device
+
+    if not isinstance(device, str):
+        return device.flash_bytes
+    try:
+        return load_device(device).flash_bytes
+    except TinyconvError:
+        return None
 
 
 @dataclass
@@ -198,6 +212,7 @@ def _run_check(
     progress=None,
     compare_onnxruntime: bool = True,
     layer_report: bool = False,
+    optimize: str = DEFAULT_LEVEL,
 ) -> tuple[dict, np.ndarray, Compiled]:
     """Returns (report, device outputs [N, *ONNX output shape] int8, the compiled model).
     layer_report adds per-layer device-vs-reference differences (one more device session, on the
@@ -206,16 +221,18 @@ def _run_check(
     `workdir`: a build dir (a locked, content-keyed entry is used); default a temp folder."""
     from tinyconv.harness.workdir import work_folder
 
-    with work_folder(workdir, model, calib, target_for_device(device), (method,)) as folder:
+    with work_folder(workdir, model, calib, target_for_device(device), (method, optimize)) as folder:
         return _check_in(model, device=device, calib=calib, inputs=inputs, labels=labels, method=method, workdir=folder,
-                         progress=progress, compare_onnxruntime=compare_onnxruntime, layer_report=layer_report)  # fmt: skip
+                         progress=progress, compare_onnxruntime=compare_onnxruntime, layer_report=layer_report,
+                         optimize=optimize)  # fmt: skip
 
 
 def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, progress, compare_onnxruntime,
-              layer_report) -> tuple[dict, np.ndarray, Compiled]:  # fmt: skip
+              layer_report, optimize) -> tuple[dict, np.ndarray, Compiled]:  # fmt: skip
     t0 = time.perf_counter()
     phase(progress, "compiling")
-    compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method, weights="incbin")
+    compiled = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method, weights="incbin",
+                             optimize=optimize, flash_bytes=flash_for_device(device))  # fmt: skip
     g = compiled.graph
     if inputs is None:
         if calib is None:

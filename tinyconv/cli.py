@@ -13,6 +13,7 @@ from rich.markup import escape
 from tinyconv import __version__
 from tinyconv.errors import BuildError, TinyconvError
 from tinyconv.escape import for_terminal
+from tinyconv.specialise import DEFAULT_LEVEL, LEVELS
 
 def _console(stderr: bool = False) -> Console:
     """Rich console; when the stream is not a terminal (a pipe, a file, CI), lines are never cut or wrapped."""
@@ -67,7 +68,7 @@ def cmd_compile(args) -> int:
     check_prefix(args.prefix)  # before the (slow) calibration
     with progress_bar("calibrating") as prog:
         c = compile_model(args.model, calib=args.calib, target=args.target, outdir=Path(args.output), method=args.method, prefix=args.prefix, arena=args.arena, progress=prog,
-                          weights=args.weights)
+                          weights=args.weights, optimize=args.optimize)
     for note in c.notes:
         console.print(f"note: {for_terminal(note)}")
     man = c.library.manifest
@@ -118,6 +119,7 @@ def cmd_check(args) -> int:
         report, outputs, _ = run_check(
             args.model, device=device, calib=args.calib, inputs=args.inputs, labels=args.labels,
             method=args.method, workdir=Path(args.build_dir) if args.build_dir else None, progress=prog, layer_report=True,
+            optimize=args.optimize,
         )  # fmt: skip
     if args.save_outputs:
         np.save(args.save_outputs, outputs)
@@ -141,7 +143,8 @@ def cmd_profile(args) -> int:
 
     device = chosen_device(args)
     with progress_bar(f"profiling on {for_terminal(device_name(device))}") as prog:
-        result = run_profile(args.model, device=device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog)
+        result = run_profile(args.model, device=device, calib=args.calib, inputs=args.inputs, method=args.method, progress=prog,
+                             optimize=args.optimize)
     write_reports(args, "profile", result, ok=True)
     print_profile(result, console)
     if args.html:
@@ -153,7 +156,7 @@ def cmd_profile(args) -> int:
 
 
 def cmd_flash(args) -> int:
-    from tinyconv.check import device_name, target_for_device
+    from tinyconv.check import device_name, flash_for_device, target_for_device
     from tinyconv.harness import api
     from tinyconv.pipeline import compile_model
 
@@ -161,8 +164,9 @@ def cmd_flash(args) -> int:
 
     device = chosen_device(args)
     target = target_for_device(device)
-    with work_folder(Path(args.build_dir or "build/flash"), args.model, args.calib, target, (args.method,)) as folder:
-        c = compile_model(args.model, calib=args.calib, target=target, outdir=folder / "lib", method=args.method, weights="incbin")
+    with work_folder(Path(args.build_dir or "build/flash"), args.model, args.calib, target, (args.method, args.optimize)) as folder:
+        c = compile_model(args.model, calib=args.calib, target=target, outdir=folder / "lib", method=args.method, weights="incbin",
+                          optimize=args.optimize, flash_bytes=flash_for_device(device))  # fmt: skip
         result = api.flash(c.library.outdir, device)
     console.print(f"flashed {for_terminal(Path(args.model).name)} to {for_terminal(device_name(device))}: {for_terminal(result)}")
     return 0
@@ -322,10 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     def device_arg(sp):
         sp.add_argument("--device", metavar="NAME", default=DEFAULT_DEVICE, help=f"device to run on: {_known_devices()} (see `tinyconv devices`), or labgrid:PLACE / labgrid:tag=DEVICE on a board farm")
 
+    def optimize_arg(sp):
+        sp.add_argument("--optimize", default=DEFAULT_LEVEL, choices=LEVELS,
+                        help=f"kernel variants per layer: speed (fastest, more flash), balanced, size (default {DEFAULT_LEVEL})")  # fmt: skip
+
     from tinyconv.targets import TARGETS
 
     c = command("compile", "lower a model to an int8 C library")
     model_args(c)
+    optimize_arg(c)
     c.add_argument("-o", "--output", metavar="DIR", required=True, help="output directory")
     c.add_argument("--target", default="host", choices=tuple(TARGETS), help="CPU family the kernels are chosen for")
     c.add_argument("--prefix", default="tc_model", help="C symbol prefix")
@@ -344,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     k = command("check", "run on a device and compare every output byte with the reference")
     model_args(k)
+    optimize_arg(k)
     device_arg(k)
     k.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     k.add_argument("--inputs", metavar="Y.npy", help="inputs .npy, float (quantized at the model edge) or int8 (used as is); default: the calibration set")
@@ -357,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = command("profile", "instructions per inference and per layer, arena, stack, flash")
     model_args(pr)
+    optimize_arg(pr)
     device_arg(pr)
     pr.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     pr.add_argument("--inputs", metavar="Y.npy", help="input .npy (the first sample is used; default: first calibration input or zeros)")
@@ -366,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = command("flash", "build and flash only (leaves the runner on a real board)")
     model_args(f)
+    optimize_arg(f)
     device_arg(f)
     f.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     f.add_argument("--build-dir", metavar="DIR", default="build/flash", help="where the generated library and firmware go")

@@ -24,6 +24,7 @@ from tinyconv.ir import Graph
 from tinyconv.memory import Plan
 from tinyconv.ops import helium, op_of
 from tinyconv.resources import data_dir
+from tinyconv.specialise import BASELINE, Options, choose
 from tinyconv.targets import Target
 
 CTYPES = {"int8": "int8_t", "int32": "int32_t", "uint8": "uint8_t", "int16": "int16_t"}
@@ -99,7 +100,7 @@ SHADOWED_HEADERS = {"assert", "complex", "ctype", "errno", "fenv", "float", "int
 # What the generator appends to the prefix (symbols, macros, the header guard), lower-cased.
 GENERATED_SUFFIXES = (r"h|arena|arena_align|arena_section|arena_placement|ctx|ctx_init|ctx_run|ctx_run_io|run_io|layers|num_inputs|num_outputs|"
                       r"(input|output)\d+_(bytes|scale|zero_point)|layer_names|layer_output_bytes|init|run|layer_hook|layer_hooks|after_layer|hash|num_layers|"
-                      r"arena_bytes|(input|output)_(bytes|scale|zero_point)|weights|[wb]_\d+|p_\d+_\w+")
+                      r"arena_bytes|(input|output)_(bytes|scale|zero_point)|weights|[wb]_\d+|p_\d+_\w+|layer\d+")
 _C_NAME = re.compile(r"\b[A-Za-z_][A-Za-z0-9_]*\b")
 _C_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*|\"(?:\\.|[^\"\\\n])*\"", re.S)  # comments and strings name no symbol
 
@@ -133,13 +134,18 @@ def check_prefix(prefix: str) -> None:
 
 
 WEIGHT_FORMS = ("c", "incbin")
+# Flash kept for the runtime code, the firmware and the shared kernels when sizing the extras.
+CODE_RESERVE_BYTES = 96 * 1024
 
 
 def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: str = "tc_model", provenance: str = "",
-             arena: str = "static", weights: str = "c") -> GeneratedLibrary:  # fmt: skip
+             arena: str = "static", weights: str = "c", options: Options | None = None,
+             flash_bytes: int | None = None) -> GeneratedLibrary:  # fmt: skip
     """`weights`: "c" writes the constants as C array initializers (any C99 compiler); "incbin"
     writes them to <prefix>_weights.bin, which <prefix>_weights.c pulls in with the assembler's
-    .incbin (GNU toolchains and clang only; no text round trip, so large models build in seconds)."""
+    .incbin (GNU toolchains and clang only; no text round trip, so large models build in seconds). `options`: the --optimize level (tinyconv/specialise.py);
+    `flash_bytes`: the device's flash, in which the per-layer variants' extra flash must fit beside
+    the weights and CODE_RESERVE_BYTES (None: no limit)."""
     check_prefix(prefix)
     if arena not in ARENA_MODES:
         raise ModelError(f"--arena '{arena}' is not one of {', '.join(ARENA_MODES)}")
@@ -172,20 +178,28 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
                 const_names[name] = cname
                 consts.append(_const(cname, t.data, f"{name} {list(t.shape)} {t.dtype}"))
 
-    layers, kernel_files = [], []
+    options = options or Options()
+    if flash_bytes is not None:
+        weight_bytes = sum(c["nbytes"] for c in consts)
+        options = Options(options.optimize, max(0, flash_bytes - weight_bytes - CODE_RESERVE_BYTES))
+    variants = choose([op_of(node).variants(node, graph, target) for node in graph.nodes], options)
+
+    layers, kernel_files, includes = [], [], []
     for k, node in enumerate(graph.nodes):
         op = op_of(node)
-        var = backend_variant(node, graph, target)
+        var = backend_variant(node, graph, target)  # a Helium variant replaces the op's own
+        variant = variants[k] if var is None else BASELINE
         extra = {}
-        for key, arr in (var.consts if var else op.kernel_consts(node, graph)).items():
+        for key, arr in (var.consts if var else {**op.kernel_consts(node, graph), **variant.consts}).items():
             cname = f"{prefix}_p_{k}_{key}"
             extra[key] = cname
             consts.append(_const(cname, arr, f"layer {k} ({node.name}) {key}"))
         for f in var.kernel_files if var else op.kernel_files:
             if f not in kernel_files:
                 kernel_files.append(f)
+        includes += [h for h in variant.includes if h not in includes]
         ctx = dict(
-            node=node, attrs=node.attrs, q=node.qattrs, layer=k, consts=extra,
+            node=node, attrs=node.attrs, q=node.qattrs, layer=k, consts=extra, variant=variant, prefix=prefix,
             inputs=[ptr(i) for i in node.inputs], outputs=[ptr(o) for o in node.outputs],
             in_shapes=[graph.tensors[i].shape for i in node.inputs],
             out_shapes=[graph.tensors[o].shape for o in node.outputs],
@@ -193,19 +207,21 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         )  # fmt: skip
         try:
             code = env.get_template(var.template if var else op.template(node, graph)).render(**ctx).strip()
+            defs = env.get_template(variant.defs_template).render(**ctx).strip() if variant.defs_template else ""
         except jinja2.TemplateNotFound:
             raise ModelError(f"{node.where()}: no C template for op '{node.op}' yet", node=node.name) from None
         o = graph.tensors[node.outputs[0]]
         scale, zp = o.quant.scalar() if o.quant is not None else (1.0, 0)
         layers.append(dict(
-            name=node.name, op=node.op, code=code, output_ptr=ptr(node.outputs[0]),
+            name=node.name, op=node.op, code=code, defs=defs, output_ptr=ptr(node.outputs[0]),
             output_shape=list(o.shape), output_bytes=o.nbytes, macs=op.macs(node, graph), scale=scale, zero_point=zp,
-            kernel=var.name if var else "generic",
+            kernel=var.name if var else variant.name,
+            kernel_flash_bytes=int(sum(np.asarray(a).nbytes for a in var.consts.values())) if var else variant.flash_bytes,
         ))  # fmt: skip
 
     io = {"inputs": [_io_info(graph, name) for name in graph.inputs], "outputs": [_io_info(graph, name) for name in graph.outputs]}
     single_io = len(graph.inputs) == 1 and len(graph.outputs) == 1
-    kernel_paths = _kernel_sources(kernel_files, target)
+    kernel_paths = _kernel_sources(kernel_files, target, includes)
     common = dict(provenance=provenance, prefix=prefix, P=P, model_hash=digest, arena_bytes=plan.arena_bytes,
                   arena_lower_bound=plan.lower_bound, layers=layers, consts=consts, arena=arena, single_io=single_io, **io)  # fmt: skip
     outdir.mkdir(parents=True, exist_ok=True)
@@ -217,7 +233,7 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         written.append(path)
 
     write(f"{prefix}.h", env.get_template("model.h.j2").render(guard=f"{P}_H", **common))
-    write(f"{prefix}.c", env.get_template("model.c.j2").render(kernel_headers=kernel_files, **common))
+    write(f"{prefix}.c", env.get_template("model.c.j2").render(kernel_headers=kernel_files, variant_headers=includes, **common))
     if weights == "incbin":
         blob = weights_blob(consts)
         (outdir / f"{prefix}_weights.bin").write_bytes(blob)
@@ -250,8 +266,9 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         "input": io["inputs"][0],  # the first input and output, as before multi-I/O
         "output": io["outputs"][0],
         "weights_bytes": int(sum(c["nbytes"] for c in consts)),  # const data: known before any link
+        "optimize": options.optimize,
         **io,
-        "layers": [{k: v for k, v in lay.items() if k not in ("code", "output_ptr")} for lay in layers],
+        "layers": [{k: v for k, v in lay.items() if k not in ("code", "defs", "output_ptr")} for lay in layers],
     }
     write("manifest.json", json.dumps(manifest, indent=2) + "\n")
     return GeneratedLibrary(outdir, written, manifest)
@@ -313,11 +330,11 @@ def _kernel_file(kdir: Path, filename: str, target: Target) -> Path:
     raise ModelError(f"kernel source {filename} is missing from codegen_templates/kernels/portable")
 
 
-def _kernel_sources(names: list[str], target: Target) -> list[Path]:
-    """The kernel files the layers use, plus every local header they #include (transitively),
-    each taken from the target's most specialised backend that has it."""
+def _kernel_sources(names: list[str], target: Target, headers: list[str] = ()) -> list[Path]:
+    """The kernel files the layers use and the headers their variants include, plus every local
+    header those #include (transitively), each from the target's most specialised backend that has it."""
     kdir = data_dir("codegen_templates") / "kernels"
-    todo = [f"{name}{ext}" for name in names for ext in (".h", ".c")]
+    todo = [f"{name}{ext}" for name in names for ext in (".h", ".c")] + list(headers)
     found: dict[str, Path] = {}
     while todo:
         filename = todo.pop(0)

@@ -12,6 +12,7 @@ from tinyconv import codegen, memory, reference
 from tinyconv.errors import DataError
 from tinyconv.ir import Graph
 from tinyconv.quantize import quantize_graph
+from tinyconv.specialise import DEFAULT_LEVEL, Options, check_level
 from tinyconv.targets import get_target
 
 
@@ -66,7 +67,11 @@ def compile_model(
     progress=None,
     arena: str = "static",
     weights: str = "c",
+    optimize: str = DEFAULT_LEVEL,
+    flash_bytes: int | None = None,
 ) -> Compiled:
+    """optimize: speed | balanced | size (tinyconv/specialise.py); flash_bytes: the device's flash,
+    which bounds the extra flash the faster kernel variants may take."""
     t0 = time.perf_counter()
     g = model if isinstance(model, Graph) else load_model(model)
     float_graph = None
@@ -79,5 +84,6 @@ def compile_model(
     lib = None
     if outdir is not None:
         lib = codegen.generate(g, plan, get_target(target), Path(outdir), prefix=prefix, arena=arena, weights=weights,
-                               provenance=f"options: target={target} calibration={method} arena={arena}")
+                               provenance=f"options: target={target} calibration={method} arena={arena} optimize={optimize}",
+                               options=Options(check_level(optimize)), flash_bytes=flash_bytes)  # fmt: skip
     return Compiled(float_graph, g, plan, lib, time.perf_counter() - t0, list(g.notes))

@@ -10,10 +10,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from tinyconv.check import device_name, load_array, prepare_inputs, target_for_device
+from tinyconv.check import device_name, flash_for_device, load_array, prepare_inputs, target_for_device
 from tinyconv.escape import for_terminal
 from tinyconv.pipeline import compile_model
 from tinyconv.progress import phase
+from tinyconv.specialise import DEFAULT_LEVEL
 
 
 def run_profile(model, *, device: str = "qemu-m4", **kw) -> dict:
@@ -27,19 +28,22 @@ def run_profile(model, *, device: str = "qemu-m4", **kw) -> dict:
     return report
 
 
-def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: str = "minmax", progress=None, workdir: Path | None = None) -> dict:
+def _run_profile(model, *, device="qemu-m4", calib=None, inputs=None, method: str = "minmax", progress=None, workdir: Path | None = None,
+                 optimize: str = DEFAULT_LEVEL) -> dict:  # fmt: skip
     from tinyconv.harness.workdir import work_folder
 
-    with work_folder(workdir, model, calib, target_for_device(device), (method,)) as folder:
-        return _profile_in(model, device=device, calib=calib, inputs=inputs, method=method, workdir=folder, progress=progress)
+    with work_folder(workdir, model, calib, target_for_device(device), (method, optimize)) as folder:
+        return _profile_in(model, device=device, calib=calib, inputs=inputs, method=method, workdir=folder, progress=progress,
+                           optimize=optimize)  # fmt: skip
 
 
-def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path, progress) -> dict:
+def _profile_in(model, *, device, calib, inputs, method: str, workdir: Path, progress, optimize: str) -> dict:
     from tinyconv.harness import api
 
     t0 = time.perf_counter()
     phase(progress, "compiling")
-    c = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method, weights="incbin")
+    c = compile_model(model, calib=calib, target=target_for_device(device), outdir=Path(workdir) / "lib", method=method, weights="incbin",
+                      optimize=optimize, flash_bytes=flash_for_device(device))  # fmt: skip
     compile_seconds = time.perf_counter() - t0
     source = inputs if inputs is not None else calib
     if source is not None:

@@ -70,6 +70,12 @@ class Op:
         """
         return {}
 
+    def variants(self, node: Node, graph: Graph, target) -> list:
+        """Faster ways to emit this layer on `target` (tinyconv/specialise.py `Variant`s, fastest
+        first); the template sees the chosen one as `variant` (its consts join `consts`). The
+        generic call (no variant) is always the last resort."""
+        return []
+
     def in_place_ok(self, node: Node) -> bool:
         """True when the output may share the arena bytes of input 0 (element-wise, same size)."""
         return False

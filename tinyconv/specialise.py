@@ -1,0 +1,81 @@
+"""Per-layer kernel variants and the `--optimize speed|balanced|size` choice (backend-neutral).
+
+An op may offer, per layer, several ways to emit it (`Op.variants`): each a `Variant` naming its
+kernel, the extra const arrays it needs (requantization records, re-laid-out weights...), the
+literal values its template uses, and the lowest optimization level that may pick it. The code
+generator takes, for every layer, the fastest variant the level allows, then, while the extra
+flash of all layers exceeds the budget, moves the layer with the largest extra flash to its next
+variant. The manifest records each layer's variant and its extra flash.
+
+Levels:
+- size: the shared out-of-line kernels only (today's code size);
+- balanced (the default): kernels specialised per layer where that costs little flash
+  (requantization records, 16 bytes per output channel);
+- speed: everything that buys instructions: per-layer inlined kernels with literal shapes,
+  re-laid-out weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyconv.errors import TinyconvError
+
+LEVELS = ("size", "balanced", "speed")
+DEFAULT_LEVEL = "balanced"
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise TinyconvError(f"unknown --optimize level '{level}'", hint=f"choose from {', '.join(LEVELS)}")
+    return level
+
+
+@dataclass
+class Variant:
+    name: str  # recorded in the manifest, e.g. "dsp-inline-rq"
+    level: str = "size"  # the lowest --optimize level that may choose it
+    consts: dict[str, np.ndarray] = field(default_factory=dict)  # extra const arrays (C name in consts[key])
+    values: dict = field(default_factory=dict)  # literals for the template (`variant.values`)
+    includes: tuple[str, ...] = ()  # kernel headers <prefix>.c must include (found like kernel files)
+    defs_template: str | None = None  # renders file-scope C (a per-layer static function) before the run function
+    code_bytes: int = 0  # estimated extra code flash (inlined copies)
+
+    @property
+    def const_bytes(self) -> int:
+        return int(sum(np.asarray(a).nbytes for a in self.consts.values()))
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.const_bytes + self.code_bytes
+
+
+BASELINE = Variant("generic")
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the code generator may spend: the level and the flash left for extras (None: no limit)."""
+
+    optimize: str = DEFAULT_LEVEL
+    flash_budget: int | None = None
+
+
+def allowed(variant: Variant, level: str) -> bool:
+    return LEVELS.index(variant.level) <= LEVELS.index(level)
+
+
+def choose(candidates: list[list[Variant]], opts: Options) -> list[Variant]:
+    """Per layer, the fastest allowed variant (each list fastest first), then cheaper ones for the
+    most flash-hungry layers until the extras fit `opts.flash_budget`."""
+    pools = [[v for v in cands if allowed(v, opts.optimize)] + [BASELINE] for cands in candidates]
+    pick = [0] * len(pools)
+    if opts.flash_budget is not None:
+        while sum(pools[i][pick[i]].flash_bytes for i in range(len(pools))) > opts.flash_budget:
+            i = max(range(len(pools)), key=lambda j: pools[j][pick[j]].flash_bytes)
+            if pools[i][pick[i]].flash_bytes == 0:
+                break
+            pick[i] += 1
+    return [pools[i][pick[i]] for i in range(len(pools))]
