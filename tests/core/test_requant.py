@@ -94,11 +94,10 @@ HARNESS_C = r"""
 /* stdin: one 16-byte record, an int32 "right" flag, then int32 accumulators; stdout: int32 results */
 int main(void)
 {
-    tc_rq r;
-    int32_t acc, right;
-    if (fread(&r, sizeof r, 1, stdin) != 1 || fread(&right, 4, 1, stdin) != 1) return 2;
+    int32_t r[4], acc, right;
+    if (fread(r, sizeof r, 1, stdin) != 1 || fread(&right, 4, 1, stdin) != 1) return 2;
     while (fread(&acc, 4, 1, stdin) == 1) {
-        const int32_t y = right ? tc_rq_apply_right(acc, &r) : tc_rq_apply(acc, &r);
+        const int32_t y = right ? tc_rq_apply_right(acc, r) : tc_rq_apply(acc, r);
         fwrite(&y, 4, 1, stdout);
     }
     return 0;

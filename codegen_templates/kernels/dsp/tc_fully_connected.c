@@ -8,6 +8,16 @@
 #include "tc_fixedpoint.h"
 #include "tc_dsp.h"
 
+static inline __attribute__((always_inline)) int8_t tcd_fc_requant(int32_t acc, int32_t o, const int32_t *mult,
+                                                                  const int32_t *shift, const tc_fc_params *p)
+{
+    int32_t y;
+    if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * o);
+    else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * o);
+    else y = tc_mbqm(acc, mult[o], shift[o]);
+    return (int8_t)tc_clamp(y + p->output_offset, p->act_min, p->act_max);
+}
+
 
 void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
@@ -34,8 +44,8 @@ void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t
             s0 += a * *wa++;
             s1 += a * *wb++;
         }
-        out[o] = (int8_t)tc_clamp(tc_mbqm(s0, mult[o], shift[o]) + p->output_offset, p->act_min, p->act_max);
-        out[o + 1] = (int8_t)tc_clamp(tc_mbqm(s1, mult[o + 1], shift[o + 1]) + p->output_offset, p->act_min, p->act_max);
+        out[o] = tcd_fc_requant(s0, o, mult, shift, p);
+        out[o + 1] = tcd_fc_requant(s1, o + 1, mult, shift, p);
     }
     if (o < p->out_features) {
         const int8_t *x = in, *wa = w + o * n;
@@ -48,6 +58,6 @@ void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t
             s0 = __smlad(__sxtab16(off2, tcd_ror8(vx)), __sxtb16(tcd_ror8(va)), s0);
         }
         for (int32_t k = n & 3; k > 0; --k) s0 += (*x++ + off) * *wa++;
-        out[o] = (int8_t)tc_clamp(tc_mbqm(s0, mult[o], shift[o]) + p->output_offset, p->act_min, p->act_max);
+        out[o] = tcd_fc_requant(s0, o, mult, shift, p);
     }
 }

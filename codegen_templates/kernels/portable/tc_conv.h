@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "tc_requant.h"
+
 typedef struct {
     int32_t in_h, in_w, in_c;
     int32_t out_h, out_w, out_c;
@@ -13,6 +15,11 @@ typedef struct {
     int32_t input_offset;  /* -input zero point, in [-127, 128] */
     int32_t output_offset; /* output zero point, in [-128, 127] */
     int32_t act_min, act_max;
+    /* Optional fast requantization (kernels that support it; the others use mult / shift):
+     * rq_kind TC_RQ_NONE, or TC_RQ_ANY / TC_RQ_RIGHT (every channel shifts right) with rq the
+     * [out_c][4] records of tc_requant.h. */
+    int32_t rq_kind;
+    const int32_t *rq;
 } tc_conv_params;
 
 /* Any groups (grouped and depthwise included). */

@@ -11,6 +11,18 @@ static inline int8_t tc_conv_requant(int32_t acc, int32_t m, int32_t sh, const t
     return (int8_t)tc_clamp(tc_mbqm(acc, m, sh) + p->output_offset, p->act_min, p->act_max);
 }
 
+/* The same for channel oc, through the fast records when the layer has them (p->rq_kind is a
+ * literal in per-layer inlined code, so the branch folds away there). */
+static inline __attribute__((always_inline)) int8_t tc_conv_requant_ch(int32_t acc, int32_t oc, const int32_t *mult,
+                                                                      const int32_t *shift, const tc_conv_params *p)
+{
+    int32_t y;
+    if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * oc);
+    else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * oc);
+    else y = tc_mbqm(acc, mult[oc], shift[oc]);
+    return (int8_t)tc_clamp(y + p->output_offset, p->act_min, p->act_max);
+}
+
 /* Filter taps k in [tc_conv_tap_first, tc_conv_tap_end) of a window starting at input index i0
  * (may be negative: padding) with dilation dil land inside an input of n elements. */
 static inline int32_t tc_conv_tap_first(int32_t i0, int32_t dil)

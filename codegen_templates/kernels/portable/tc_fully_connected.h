@@ -5,10 +5,14 @@
 
 #include <stdint.h>
 
+#include "tc_requant.h"
+
 typedef struct {
     int32_t in_features, out_features;
     int32_t input_offset, output_offset;
     int32_t act_min, act_max;
+    int32_t rq_kind;   /* optional fast requantization, as in tc_conv.h */
+    const int32_t *rq;
 } tc_fc_params;
 
 void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,

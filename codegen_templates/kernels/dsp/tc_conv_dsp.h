@@ -1,0 +1,584 @@
+/* Convolution kernels, int8, Armv7E-M DSP backend (Cortex-M4/M7; also used on M55 for what kernels/mve
+ * lacks). Same API (portable tc_conv.h) and bit-exact results as kernels/portable/tc_conv.c:
+ * the same int32 sums (only their order changes, which integer addition does not see), the same
+ * tc_mbqm requantization and clamps.
+ *
+ * Inner products use SMLAD (two 16x16 MACs per instruction). Four int8 values loaded as one word
+ * are widened to two int16x2 words with SXTB16 / SXTAB16 (bytes 0,2 and, after a rotate by 8,
+ * bytes 1,3); SXTAB16 adds the input offset at the same time ((x + offset) is in [-255, 255]).
+ * Inputs and weights are widened in the same (0,2)(1,3) order, so the pairs match.
+ * tc_conv_s8 with groups == 1 and a filter of at most 128 values (k_h * k_w * in_c) widens the
+ * patches of 2 output pixels once into a 512-byte int16 stack buffer (offset added, padding 0)
+ * and computes 2 pixels x 2 output channels per pass: per 4 values, 4 buffer words, 2 weight
+ * words widened, 8 SMLAD. Longer filters (groups == 1) do the same in chunks of 128 values, the
+ * partial sums kept on the stack (tcd_conv_patch_chunked). Grouped filters run 1 pixel x 2 channels straight from the
+ * input (contiguous tap rows for interior pixels, tap by tap at the borders). Scalar tails handle
+ * lengths not a multiple of 4 and odd channel / pixel counts. Depthwise runs one
+ * (channel multiplier 1, filters of up to 64 taps) runs 4 channels per pass with SMLABB / SMLATT
+ * (see tcd_dw_simd); other channels run one at a time over all pixels with the offset folded into the bias (bias + offset * sum(w),
+ * int32-exact); interior pixels of a 3x3 filter go through an unrolled row loop with the 9
+ * weights packed in int16 pairs for SMLABB / SMLABT.
+ *
+ * Every function here is TCD_FN: tc_conv.c defines it as plain `static` for the shared out-of-line
+ * kernels (--optimize size / balanced); a per-layer function of the generated model (--optimize
+ * speed) includes this header with the default, always_inline, and calls tcd_conv_s8 /
+ * tcd_depthwise_conv_s8 with a `static const` params struct: every shape, stride, pad, offset
+ * and clamp then is a literal the compiler folds into the loops. */
+#ifndef TC_CONV_DSP_H
+#define TC_CONV_DSP_H
+
+#include "tc_conv_util.h"
+#include "tc_dsp.h"
+
+#ifndef TCD_FN
+#define TCD_FN static inline __attribute__((always_inline))
+#endif
+
+
+/* s[0] += x.wa, s[1] += x.wb */
+TCD_FN void tcd_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t off,
+                               int32_t off2, int32_t *s)
+{
+    int32_t s0 = s[0], s1 = s[1];
+    for (int32_t k = n >> 2; k > 0; --k) {
+        const int32_t vx = tcd_ld4(x), va = tcd_ld4(wa), vb = tcd_ld4(wb);
+        x += 4;
+        wa += 4;
+        wb += 4;
+        const int32_t xe = __sxtab16(off2, vx), xo = __sxtab16(off2, tcd_ror8(vx));
+        s0 = __smlad(xe, __sxtb16(va), s0);
+        s0 = __smlad(xo, __sxtb16(tcd_ror8(va)), s0);
+        s1 = __smlad(xe, __sxtb16(vb), s1);
+        s1 = __smlad(xo, __sxtb16(tcd_ror8(vb)), s1);
+    }
+    for (int32_t k = n & 3; k > 0; --k) {
+        const int32_t a = *x++ + off;
+        s0 += a * *wa++;
+        s1 += a * *wb++;
+    }
+    s[0] = s0;
+    s[1] = s1;
+}
+
+TCD_FN int32_t tcd_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t off, int32_t off2, int32_t s)
+{
+    for (int32_t k = n >> 2; k > 0; --k) {
+        const int32_t vx = tcd_ld4(x), v = tcd_ld4(w);
+        x += 4;
+        w += 4;
+        s = __smlad(__sxtab16(off2, vx), __sxtb16(v), s);
+        s = __smlad(__sxtab16(off2, tcd_ror8(vx)), __sxtb16(tcd_ror8(v)), s);
+    }
+    for (int32_t k = n & 3; k > 0; --k) {
+        s += (*x++ + off) * *w++;
+    }
+    return s;
+}
+
+/* ---- groups == 1 and k_h * k_w * in_c <= TCD_K: 2-pixel int16 patch buffer ----
+ * For k < K4 (K rounded down to 4), element k of pixel j (0, 1) sits in int32 word
+ * 4 * (k / 4) + 2 * j + (k & 1), half (k >> 1) & 1: the words read [a02, a13, b02, b13] per
+ * group of 4, matching SXTB16 / SXTB16(ROR 8) of 4 weights. The K % 4 tail follows as int16
+ * pairs (a, b). Values are x + input_offset; padding is 0. 4 * TCD_K bytes on the stack. */
+#define TCD_K 128
+
+TCD_FN void tcd_put(int32_t *buf, int32_t K4, int32_t j, int32_t k, int32_t v)
+{
+    const int32_t idx = k < K4 ? ((k & ~3) + 2 * j + (k & 1)) * 2 + ((k >> 1) & 1) : 2 * k + j;
+    const int16_t h = (int16_t)v;
+    memcpy((char *)buf + 2 * idx, &h, 2); /* char-typed store: no aliasing question */
+}
+
+/* The whole patch of pixel j, value by value (one chunk, in_c not a multiple of 4). */
+TCD_FN void tcd_fill_patch_all(const tc_conv_params *p, const int8_t *in, int32_t *buf, int32_t K4, int32_t j,
+                           int32_t oy, int32_t ox)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t off = p->input_offset;
+    int32_t k = 0;
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int32_t row_ok = iy >= 0 && iy < p->in_h;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + kx * p->dil_w;
+            if (row_ok && ix >= 0 && ix < p->in_w) {
+                const int8_t *x = in + (iy * p->in_w + ix) * p->in_c;
+                for (int32_t c = 0; c < p->in_c; ++c, ++k) tcd_put(buf, K4, j, k, x[c] + off);
+            } else {
+                for (int32_t c = 0; c < p->in_c; ++c, ++k) tcd_put(buf, K4, j, k, 0);
+            }
+        }
+    }
+}
+
+/* Values [k_lo, k_lo + kn) of pixel j's patch (k_lo a multiple of 4; K4 = kn rounded down to 4).
+ * With in_c a multiple of 4 every tap's run is whole groups of 4: one word load and two SXTAB16
+ * per 4 values (zeros for padding taps); otherwise value by value. */
+TCD_FN void tcd_fill_patch(const tc_conv_params *p, const int8_t *in, int32_t *buf, int32_t K4, int32_t j,
+                           int32_t oy, int32_t ox, int32_t k_lo, int32_t kn)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t C = p->in_c, k_hi = k_lo + kn, words = (C & 3) == 0;
+    const int32_t t0 = k_lo / C;
+    int32_t ky = t0 / p->k_w, kx = t0 % p->k_w;
+    for (int32_t t = t0; t * C < k_hi; ++t, ++kx) {
+        if (kx == p->k_w) {
+            kx = 0;
+            ++ky;
+        }
+        const int32_t iy = iy0 + ky * p->dil_h, ix = ix0 + kx * p->dil_w;
+        const int32_t ok = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+        const int8_t *x = ok ? in + (iy * p->in_w + ix) * C : in;
+        const int32_t c_lo = k_lo > t * C ? k_lo - t * C : 0, c_hi = k_hi < (t + 1) * C ? k_hi - t * C : C;
+        int32_t local = t * C + c_lo - k_lo;
+        if (words) {
+            int32_t *b = buf + local + 2 * j;
+            for (int32_t c = c_lo; c < c_hi; c += 4, b += 4) {
+                if (ok) {
+                    const int32_t v = tcd_ld4(x + c);
+                    b[0] = __sxtab16(off2, v);
+                    b[1] = __sxtab16(off2, tcd_ror8(v));
+                } else {
+                    b[0] = 0;
+                    b[1] = 0;
+                }
+            }
+        } else {
+            for (int32_t c = c_lo; c < c_hi; ++c, ++local) tcd_put(buf, K4, j, local, ok ? x[c] + off : 0);
+        }
+    }
+}
+
+/* One pixel of a 1x1 convolution (stride any, no padding): its channels are contiguous. */
+TCD_FN void tcd_fill_pointwise(const int8_t *x, int32_t *buf, int32_t K, int32_t K4, int32_t j, int32_t off,
+                               int32_t off2)
+{
+    int32_t *b = buf + 2 * j;
+    for (int32_t k = 0; k < K4; k += 4, b += 4) {
+        const int32_t v = tcd_ld4(x + k);
+        b[0] = __sxtab16(off2, v);
+        b[1] = __sxtab16(off2, tcd_ror8(v));
+    }
+    for (int32_t k = K4; k < K; ++k) tcd_put(buf, K4, j, k, x[k] + off);
+}
+
+/* K <= TCD_K: one chunk. */
+TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, int8_t *out)
+{
+    int32_t buf[TCD_K];
+    const int32_t K = p->k_h * p->k_w * p->in_c, K4 = K & ~3;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
+    const int32_t npix = p->out_h * p->out_w;
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        const int32_t two = pix + 1 < npix;
+        for (int32_t j = 0; j < 2; ++j) {
+            const int32_t q = two ? pix + j : pix; /* an odd last pixel is computed twice */
+            const int32_t oy = q / p->out_w, ox = q % p->out_w;
+            if (pointwise) {
+                const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
+                tcd_fill_pointwise(x, buf, K, K4, j, off, off2);
+            } else {
+                tcd_fill_patch_all(p, in, buf, K4, j, oy, ox);
+            }
+        }
+        int8_t *o0 = out + pix * p->out_c, *o1 = o0 + (two ? p->out_c : 0);
+        for (int32_t oc = 0; oc < p->out_c; oc += 2) {
+            const int32_t pair = oc + 1 < p->out_c;
+            const int8_t *wa = w + oc * K, *wb = pair ? wa + K : wa;
+            int32_t s0 = bias ? bias[oc] : 0, s1 = bias && pair ? bias[oc + 1] : 0, s2 = s0, s3 = s1;
+            const int32_t *b = buf;
+            for (int32_t k = K4 >> 2; k > 0; --k) {
+                const int32_t ae = b[0], ao = b[1], be = b[2], bo = b[3];
+                b += 4;
+                int32_t v = tcd_ld4(wa);
+                wa += 4;
+                int32_t we = __sxtb16(v), wo = __sxtb16(tcd_ror8(v));
+                s0 = __smlad(ae, we, s0);
+                s0 = __smlad(ao, wo, s0);
+                s2 = __smlad(be, we, s2);
+                s2 = __smlad(bo, wo, s2);
+                v = tcd_ld4(wb);
+                wb += 4;
+                we = __sxtb16(v);
+                wo = __sxtb16(tcd_ror8(v));
+                s1 = __smlad(ae, we, s1);
+                s1 = __smlad(ao, wo, s1);
+                s3 = __smlad(be, we, s3);
+                s3 = __smlad(bo, wo, s3);
+            }
+            for (int32_t k = 0; k < K - K4; ++k) {
+                int16_t t[2];
+                memcpy(t, (const char *)(buf + K4) + 4 * k, 4);
+                const int32_t a = t[0], bb = t[1], fa = wa[k], fb = wb[k];
+                s0 += a * fa;
+                s1 += a * fb;
+                s2 += bb * fa;
+                s3 += bb * fb;
+            }
+            o0[oc] = tc_conv_requant_ch(s0, oc, mult, shift, p);
+            o1[oc] = tc_conv_requant_ch(s2, oc, mult, shift, p);
+            if (pair) {
+                o0[oc + 1] = tc_conv_requant_ch(s1, oc + 1, mult, shift, p);
+                o1[oc + 1] = tc_conv_requant_ch(s3, oc + 1, mult, shift, p);
+            }
+        }
+    }
+}
+
+/* Filters longer than TCD_K run in chunks of TCD_K values: per chunk the two patches are refilled
+ * and every channel pair's 4 sums continue from a stack copy (TCD_OCC channels at a time), so all
+ * dense filters get the 2 pixels x 2 channels SMLAD loop. */
+#define TCD_OCC 64
+
+TCD_FN void tcd_conv_patch_chunked(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, int8_t *out)
+{
+    int32_t buf[TCD_K];
+    int32_t part[2 * TCD_OCC];
+    const int32_t K = p->k_h * p->k_w * p->in_c, nchunk = (K + TCD_K - 1) / TCD_K;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
+    const int32_t npix = p->out_h * p->out_w, ocstep = nchunk > 1 ? TCD_OCC : p->out_c;
+    for (int32_t pix = 0; pix < npix; pix += 2) {
+        const int32_t two = pix + 1 < npix;
+        int8_t *o0 = out + pix * p->out_c, *o1 = o0 + (two ? p->out_c : 0);
+        for (int32_t oc0 = 0; oc0 < p->out_c; oc0 += ocstep) {
+            const int32_t oc1 = p->out_c - oc0 < ocstep ? p->out_c : oc0 + ocstep;
+            for (int32_t kc = 0; kc < nchunk; ++kc) {
+                const int32_t k_lo = kc * TCD_K, kn = K - k_lo < TCD_K ? K - k_lo : TCD_K, K4 = kn & ~3;
+                const int32_t first = kc == 0, last = kc == nchunk - 1;
+                for (int32_t j = 0; j < 2; ++j) {
+                    const int32_t q = two ? pix + j : pix; /* an odd last pixel is computed twice */
+                    const int32_t oy = q / p->out_w, ox = q % p->out_w;
+                    if (pointwise) {
+                        const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
+                        tcd_fill_pointwise(x + k_lo, buf, kn, K4, j, off, off2);
+                    } else {
+                        tcd_fill_patch(p, in, buf, K4, j, oy, ox, k_lo, kn);
+                    }
+                }
+                for (int32_t oc = oc0; oc < oc1; oc += 2) {
+                    const int32_t pair = oc + 1 < oc1;
+                    const int8_t *wa = w + oc * K + k_lo, *wb = pair ? wa + K : wa;
+                    int32_t *ps = part + 2 * (oc - oc0);
+                    int32_t s0, s1, s2, s3;
+                    if (first) {
+                        s0 = bias ? bias[oc] : 0;
+                        s1 = bias && pair ? bias[oc + 1] : 0;
+                        s2 = s0;
+                        s3 = s1;
+                    } else {
+                        s0 = ps[0];
+                        s1 = ps[1];
+                        s2 = ps[2];
+                        s3 = ps[3];
+                    }
+                    const int32_t *b = buf;
+                    for (int32_t k = K4 >> 2; k > 0; --k) {
+                        const int32_t ae = b[0], ao = b[1], be = b[2], bo = b[3];
+                        b += 4;
+                        int32_t v = tcd_ld4(wa);
+                        wa += 4;
+                        int32_t we = __sxtb16(v), wo = __sxtb16(tcd_ror8(v));
+                        s0 = __smlad(ae, we, s0);
+                        s0 = __smlad(ao, wo, s0);
+                        s2 = __smlad(be, we, s2);
+                        s2 = __smlad(bo, wo, s2);
+                        v = tcd_ld4(wb);
+                        wb += 4;
+                        we = __sxtb16(v);
+                        wo = __sxtb16(tcd_ror8(v));
+                        s1 = __smlad(ae, we, s1);
+                        s1 = __smlad(ao, wo, s1);
+                        s3 = __smlad(be, we, s3);
+                        s3 = __smlad(bo, wo, s3);
+                    }
+                    for (int32_t k = 0; k < kn - K4; ++k) {
+                        int16_t t[2];
+                        memcpy(t, (const char *)(buf + K4) + 4 * k, 4);
+                        const int32_t a = t[0], bb = t[1], fa = wa[k], fb = wb[k];
+                        s0 += a * fa;
+                        s1 += a * fb;
+                        s2 += bb * fa;
+                        s3 += bb * fb;
+                    }
+                    if (!last) {
+                        ps[0] = s0;
+                        ps[1] = s1;
+                        ps[2] = s2;
+                        ps[3] = s3;
+                        continue;
+                    }
+                    o0[oc] = tc_conv_requant_ch(s0, oc, mult, shift, p);
+                    o1[oc] = tc_conv_requant_ch(s2, oc, mult, shift, p);
+                    if (pair) {
+                        o0[oc + 1] = tc_conv_requant_ch(s1, oc + 1, mult, shift, p);
+                        o1[oc + 1] = tc_conv_requant_ch(s3, oc + 1, mult, shift, p);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* One output pixel whose every tap column is inside the input (rows outside are skipped): with
+ * groups == 1 and dil_w == 1 a tap row is one contiguous run of k_w * in_c values. */
+TCD_FN void tcd_conv_pixel_interior(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                                    const int32_t *mult, const int32_t *shift, int8_t *out, int32_t oy, int32_t ox)
+{
+    const int32_t cin_g = p->in_c / p->groups, cout_g = p->out_c / p->groups;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t contiguous = p->dil_w == 1 && p->groups == 1;
+    const int32_t run = contiguous ? p->k_w * cin_g : cin_g, runs = contiguous ? 1 : p->k_w;
+    const int32_t run_step = p->dil_w * p->in_c, filt = p->k_h * p->k_w * cin_g;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
+    for (int32_t g = 0; g < p->groups; ++g) {
+        const int32_t oc_end = (g + 1) * cout_g;
+        for (int32_t oc = g * cout_g; oc < oc_end; oc += 2) {
+            const int32_t two = oc + 1 < oc_end;
+            int32_t s[2];
+            s[0] = bias ? bias[oc] : 0;
+            s[1] = two && bias ? bias[oc + 1] : 0;
+            for (int32_t ky = 0; ky < p->k_h; ++ky) {
+                const int32_t iy = iy0 + ky * p->dil_h;
+                if (iy < 0 || iy >= p->in_h) continue;
+                const int8_t *x = in + (iy * p->in_w + ix0) * p->in_c + g * cin_g;
+                const int8_t *f = w + (oc * p->k_h + ky) * p->k_w * cin_g;
+                for (int32_t r = 0; r < runs; ++r) {
+                    if (two) {
+                        tcd_dot_1x2(x + r * run_step, f + r * cin_g, f + r * cin_g + filt, run, off, off2, s);
+                    } else {
+                        s[0] = tcd_dot_1x1(x + r * run_step, f + r * cin_g, run, off, off2, s[0]);
+                    }
+                }
+            }
+            o[oc] = tc_conv_requant_ch(s[0], oc, mult, shift, p);
+            if (two) o[oc + 1] = tc_conv_requant_ch(s[1], oc + 1, mult, shift, p);
+        }
+    }
+}
+
+/* One output pixel, any position (taps outside the input are skipped one by one). */
+TCD_FN void tcd_conv_pixel(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                           const int32_t *mult, const int32_t *shift, int8_t *out, int32_t oy, int32_t ox)
+{
+    const int32_t cin_g = p->in_c / p->groups, cout_g = p->out_c / p->groups;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t filt = p->k_h * p->k_w * cin_g;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
+    for (int32_t g = 0; g < p->groups; ++g) {
+        const int32_t oc_end = (g + 1) * cout_g;
+        for (int32_t oc = g * cout_g; oc < oc_end; oc += 2) {
+            const int32_t two = oc + 1 < oc_end;
+            int32_t s[2];
+            s[0] = bias ? bias[oc] : 0;
+            s[1] = two && bias ? bias[oc + 1] : 0;
+            for (int32_t ky = 0; ky < p->k_h; ++ky) {
+                const int32_t iy = iy0 + ky * p->dil_h;
+                if (iy < 0 || iy >= p->in_h) continue;
+                for (int32_t kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t ix = ix0 + kx * p->dil_w;
+                    if (ix < 0 || ix >= p->in_w) continue;
+                    const int8_t *x = in + (iy * p->in_w + ix) * p->in_c + g * cin_g;
+                    const int8_t *f = w + ((oc * p->k_h + ky) * p->k_w + kx) * cin_g;
+                    if (two) {
+                        tcd_dot_1x2(x, f, f + filt, cin_g, off, off2, s);
+                    } else {
+                        s[0] = tcd_dot_1x1(x, f, cin_g, off, off2, s[0]);
+                    }
+                }
+            }
+            o[oc] = tc_conv_requant_ch(s[0], oc, mult, shift, p);
+            if (two) o[oc + 1] = tc_conv_requant_ch(s[1], oc + 1, mult, shift, p);
+        }
+    }
+}
+
+TCD_FN void tcd_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                const int32_t *mult, const int32_t *shift, int8_t *out)
+{
+    if (p->groups == 1) {
+        if (p->k_h * p->k_w * p->in_c <= TCD_K) tcd_conv_patch(p, in, w, bias, mult, shift, out);
+        else tcd_conv_patch_chunked(p, in, w, bias, mult, shift, out);
+        return;
+    }
+    const int32_t span = (p->k_w - 1) * p->dil_w;
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            if (ix0 >= 0 && ix0 + span < p->in_w) {
+                tcd_conv_pixel_interior(p, in, w, bias, mult, shift, out, oy, ox);
+            } else {
+                tcd_conv_pixel(p, in, w, bias, mult, shift, out, oy, ox);
+            }
+        }
+    }
+}
+
+/* 3x3, dilation 1: n consecutive output pixels of one channel whose taps are all inside the input.
+ * x: the first pixel's top-left tap; the 9 weights packed as int16 pairs (SMLABB / SMLABT), the
+ * input offset folded into bias. */
+TCD_FN void tcd_dw3x3_row(const int8_t *x, int8_t *o, int32_t n, int32_t c1, int32_t r1, int32_t xstep, int32_t ostep,
+                          const int32_t *wp, int32_t bias, int32_t oc, const int32_t *mult, const int32_t *shift,
+                          const tc_conv_params *p)
+{
+    const int32_t w01 = wp[0], w23 = wp[1], w45 = wp[2], w67 = wp[3], w8 = wp[4];
+    const int32_t c2 = 2 * c1;
+    for (; n > 0; --n, x += xstep, o += ostep) {
+        const int8_t *x1 = x + r1, *x2 = x1 + r1;
+        int32_t acc = bias;
+        acc = __smlabb(x[0], w01, acc);
+        acc = __smlabt(x[c1], w01, acc);
+        acc = __smlabb(x[c2], w23, acc);
+        acc = __smlabt(x1[0], w23, acc);
+        acc = __smlabb(x1[c1], w45, acc);
+        acc = __smlabt(x1[c2], w45, acc);
+        acc = __smlabb(x2[0], w67, acc);
+        acc = __smlabt(x2[c1], w67, acc);
+        acc = __smlabb(x2[c2], w8, acc);
+        *o = tc_conv_requant_ch(acc, oc, mult, shift, p);
+    }
+}
+
+/* Channel multiplier 1, channels [0, nc) with nc a multiple of 4: pixel by pixel, 4 channels per
+ * pass. One word of input = 4 channels of one tap, widened with the offset by SXTAB16 into
+ * (c0, c2) and (c1, c3); the matching weights come from a stack copy of up to TCD_DW_CH channels
+ * packed the same way, and SMLABB / SMLATT accumulate each channel separately. Taps outside the
+ * input are skipped (tap ranges computed once per pixel). */
+#define TCD_DW_WORDS 128 /* 512 bytes: ntap * (channels / 2) words */
+
+TCD_FN void tcd_dw_simd(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                        const int32_t *mult, const int32_t *shift, int8_t *out, int32_t nc)
+{
+    int32_t wbuf[TCD_DW_WORDS];
+    const int32_t ntap = p->k_h * p->k_w;
+    int32_t chunk = (TCD_DW_WORDS / ntap) * 2 & ~3; /* channels per chunk */
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t xstep = p->dil_w * p->in_c, ystep = p->dil_h * p->in_w * p->in_c;
+    for (int32_t c0 = 0; c0 < nc; c0 += chunk) {
+        const int32_t nch = nc - c0 < chunk ? nc - c0 : chunk, G = nch >> 2;
+        for (int32_t t = 0; t < ntap; ++t) {
+            for (int32_t g = 0; g < G; ++g) {
+                const int8_t *f = w + (c0 + 4 * g) * ntap + t;
+                wbuf[(t * G + g) * 2] = (int32_t)(((uint32_t)(uint16_t)(int16_t)f[2 * ntap] << 16) | (uint16_t)(int16_t)f[0]);
+                wbuf[(t * G + g) * 2 + 1] =
+                    (int32_t)(((uint32_t)(uint16_t)(int16_t)f[3 * ntap] << 16) | (uint16_t)(int16_t)f[ntap]);
+            }
+        }
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+                const int8_t *xbase = in + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * p->in_c + c0;
+                int8_t *o = out + (oy * p->out_w + ox) * p->out_c + c0;
+                for (int32_t g = 0; g < G; ++g) {
+                    const int32_t c = c0 + 4 * g;
+                    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                    if (bias) {
+                        s0 = bias[c];
+                        s1 = bias[c + 1];
+                        s2 = bias[c + 2];
+                        s3 = bias[c + 3];
+                    }
+                    const int8_t *xr = xbase + 4 * g;
+                    for (int32_t ky = ky0; ky < ky1; ++ky, xr += ystep) {
+                        const int8_t *x = xr;
+                        const int32_t *wt = wbuf + ((ky * p->k_w + kx0) * G + g) * 2;
+                        for (int32_t kx = kx0; kx < kx1; ++kx, x += xstep, wt += 2 * G) {
+                            const int32_t v = tcd_ld4(x);
+                            const int32_t xe = __sxtab16(off2, v), xo = __sxtab16(off2, tcd_ror8(v));
+                            const int32_t we = wt[0], wo = wt[1];
+                            s0 = __smlabb(xe, we, s0);
+                            s2 = __smlatt(xe, we, s2);
+                            s1 = __smlabb(xo, wo, s1);
+                            s3 = __smlatt(xo, wo, s3);
+                        }
+                    }
+                    o[4 * g] = tc_conv_requant_ch(s0, c, mult, shift, p);
+                    o[4 * g + 1] = tc_conv_requant_ch(s1, c + 1, mult, shift, p);
+                    o[4 * g + 2] = tc_conv_requant_ch(s2, c + 2, mult, shift, p);
+                    o[4 * g + 3] = tc_conv_requant_ch(s3, c + 3, mult, shift, p);
+                }
+            }
+        }
+    }
+}
+
+TCD_FN void tcd_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                          const int32_t *mult, const int32_t *shift, int8_t *out)
+{
+    const int32_t mult_c = p->out_c / p->in_c; /* channel multiplier */
+    const int32_t ntap = p->k_h * p->k_w, off = p->input_offset;
+    const int32_t span_x = (p->k_w - 1) * p->dil_w, span_y = (p->k_h - 1) * p->dil_h;
+    const int32_t is3x3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+    const int32_t c1 = p->in_c, r1 = p->in_w * p->in_c;
+    int32_t oc_start = 0;
+    if (mult_c == 1 && ntap <= TCD_DW_WORDS / 2 && p->in_c >= 4) {
+        oc_start = p->in_c & ~3;
+        tcd_dw_simd(p, in, w, bias, mult, shift, out, oc_start);
+    }
+    for (int32_t oc = oc_start; oc < p->out_c; ++oc) {
+        const int32_t ic = oc / mult_c;
+        const int8_t *f = w + oc * ntap;
+        const int32_t b = bias ? bias[oc] : 0;
+        int32_t sumw = 0;
+        for (int32_t t = 0; t < ntap; ++t) sumw += f[t];
+        const int32_t b_in = b + off * sumw; /* bias + sum(off * w): interior pixels see every tap */
+        int32_t wp[5] = {0, 0, 0, 0, 0};
+        if (is3x3) {
+            for (int32_t t = 0; t < 9; ++t) {
+                wp[t >> 1] |= (int32_t)((uint32_t)(uint16_t)(int16_t)f[t] << (16 * (t & 1)));
+            }
+        }
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            const int32_t row_in = iy0 >= 0 && iy0 + span_y < p->in_h;
+            const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
+            int8_t *orow = out + oy * p->out_w * p->out_c + oc;
+            /* interior columns [ox_lo, ox_hi): ix0 >= 0 and ix0 + span_x < in_w */
+            const int32_t ox_lo = (p->pad_left + p->stride_w - 1) / p->stride_w;
+            int32_t ox_hi = p->in_w - 1 - span_x + p->pad_left < 0 ? 0 : (p->in_w - 1 - span_x + p->pad_left) / p->stride_w + 1;
+            if (ox_hi > p->out_w) ox_hi = p->out_w;
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                if (row_in && ox == ox_lo && ox_lo < ox_hi) {
+                    const int8_t *x = in + (iy0 * p->in_w + ox * p->stride_w - p->pad_left) * p->in_c + ic;
+                    int8_t *o = orow + ox * p->out_c;
+                    if (is3x3) {
+                        tcd_dw3x3_row(x, o, ox_hi - ox_lo, c1, r1, p->stride_w * c1, p->out_c, wp, b_in, oc, mult, shift, p);
+                    } else {
+                        for (int32_t q = ox_lo; q < ox_hi; ++q, x += p->stride_w * c1, o += p->out_c) {
+                            int32_t acc = b_in;
+                            const int8_t *ft = f;
+                            for (int32_t ky = 0; ky < p->k_h; ++ky) {
+                                const int8_t *xr = x + ky * p->dil_h * r1;
+                                for (int32_t kx = 0; kx < p->k_w; ++kx) acc += xr[kx * p->dil_w * c1] * *ft++;
+                            }
+                            *o = tc_conv_requant_ch(acc, oc, mult, shift, p);
+                        }
+                    }
+                    ox = ox_hi - 1;
+                    continue;
+                }
+                /* border: only the taps inside the input, bounds computed once */
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+                int32_t acc = b;
+                for (int32_t ky = ky0; ky < ky1; ++ky) {
+                    const int8_t *xr = in + ((iy0 + ky * p->dil_h) * p->in_w + ix0) * p->in_c + ic;
+                    const int8_t *fr = f + ky * p->k_w;
+                    for (int32_t kx = kx0; kx < kx1; ++kx) acc += (xr[kx * p->dil_w * c1] + off) * fr[kx];
+                }
+                orow[ox * p->out_c] = tc_conv_requant_ch(acc, oc, mult, shift, p);
+            }
+        }
+    }
+}
+
+#endif /* TC_CONV_DSP_H */
