@@ -17,6 +17,7 @@ import numpy as np
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import activation_range, conv_multipliers, quantize_multipliers, requantize
 from tinyconv.ops.base import Op, max_centred_int8, out_shape_1d, pad_nhwc, qparams, refuse_int32_overflow, register, windows
+from tinyconv.ops.conv_layout import dsp_pairs_int16
 from tinyconv.requant import accumulator_bound, fast_requant_records
 from tinyconv.specialise import Variant
 
@@ -130,6 +131,10 @@ def requant_variants(node, graph, target, inline_template=None, inline_header=No
     if inline_template:
         out.insert(0, Variant(f"dsp-inline-rq{'-right' if right else ''}", "speed", consts=rq, values=kind,
                               includes=(inline_header,), defs_template=inline_template, code_bytes=INLINE_CODE_BYTES))  # fmt: skip
+        if node.op == "conv2d" and node.attrs["groups"] == 1:
+            packed = {**rq, "wpack": dsp_pairs_int16(w)}
+            out.insert(0, Variant(f"dsp-inline-w16-rq{'-right' if right else ''}", "speed", consts=packed, values=kind,
+                                  includes=(inline_header,), defs_template=inline_template, code_bytes=INLINE_CODE_BYTES))  # fmt: skip
     return out
 
 

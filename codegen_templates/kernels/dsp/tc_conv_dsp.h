@@ -163,6 +163,91 @@ TCD_FN void tcd_fill_pointwise(const int8_t *x, int32_t *buf, int32_t K, int32_t
     for (int32_t k = K4; k < K; ++k) tcd_put(buf, K4, j, k, x[k] + off);
 }
 
+/* One group of 4 patch values for 2 pixels x 2 channels from int16 weights laid out offline
+ * (tinyconv/ops/conv_layout.py): LDM of the 4 buffer words, 2 LDRD of the channel pair's
+ * words, 8 SMLAD. Inline assembly: gcc 12 spills this loop's registers. */
+#define TCD_W16_GROUP                                                                   \
+    "ldm %[b]!, {%[x0], %[x1], %[x2], %[x3]}\n\t"                                     \
+    "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                \
+    "smlad %[s0], %[x0], %[wa], %[s0]\n\t"                                             \
+    "smlad %[s2], %[x2], %[wa], %[s2]\n\t"                                             \
+    "smlad %[s0], %[x1], %[wb], %[s0]\n\t"                                             \
+    "smlad %[s2], %[x3], %[wb], %[s2]\n\t"                                             \
+    "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                \
+    "smlad %[s1], %[x0], %[wa], %[s1]\n\t"                                             \
+    "smlad %[s3], %[x2], %[wa], %[s3]\n\t"                                             \
+    "smlad %[s1], %[x1], %[wb], %[s1]\n\t"                                             \
+    "smlad %[s3], %[x3], %[wb], %[s3]\n\t"
+
+/* s0, s1 (+)= pixel 0 . channels a, b; s2, s3 (+)= pixel 1 . a, b over n patch values of buf.
+ * wq: the pair's int16 words (offline layout) or NULL: int8 rows wa, wb widened here. */
+TCD_FN void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb, const int32_t *wq, int32_t n,
+                         int32_t *ps0, int32_t *ps1, int32_t *ps2, int32_t *ps3)
+{
+    int32_t s0 = *ps0, s1 = *ps1, s2 = *ps2, s3 = *ps3;
+    const int32_t n4 = n & ~3;
+    const int32_t *b = buf;
+    if (wq) {
+        register int32_t x0 __asm__("r8"), x1 __asm__("r9"), x2 __asm__("r10"), x3 __asm__("r11");
+        int32_t fa, fb;
+        int32_t g = n4 >> 2;
+        if (g & 1) {
+            __asm__ volatile(TCD_W16_GROUP
+                             : [b] "+r"(b), [w] "+r"(wq), [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3),
+                               [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [wa] "=&r"(fa), [wb] "=&r"(fb)
+                             :
+                             : "memory");
+        }
+        for (g >>= 1; g > 0; --g) {
+            __asm__ volatile(TCD_W16_GROUP TCD_W16_GROUP
+                             : [b] "+r"(b), [w] "+r"(wq), [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3),
+                               [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3), [wa] "=&r"(fa), [wb] "=&r"(fb)
+                             :
+                             : "memory");
+        }
+        for (int32_t k = n4; k < n; ++k) { /* tail: buffer (pixel 0, pixel 1), weights (a, b) */
+            const int32_t v = *b++, f = *wq++;
+            s0 = __smlabb(v, f, s0);
+            s1 = __smlabt(v, f, s1);
+            s2 = __smlatb(v, f, s2);
+            s3 = __smlatt(v, f, s3);
+        }
+    } else {
+        for (int32_t k = n4 >> 2; k > 0; --k) {
+            const int32_t ae = b[0], ao = b[1], be = b[2], bo = b[3];
+            b += 4;
+            int32_t v = tcd_ld4(wa);
+            wa += 4;
+            int32_t we = __sxtb16(v), wo = __sxtb16(tcd_ror8(v));
+            s0 = __smlad(ae, we, s0);
+            s0 = __smlad(ao, wo, s0);
+            s2 = __smlad(be, we, s2);
+            s2 = __smlad(bo, wo, s2);
+            v = tcd_ld4(wb);
+            wb += 4;
+            we = __sxtb16(v);
+            wo = __sxtb16(tcd_ror8(v));
+            s1 = __smlad(ae, we, s1);
+            s1 = __smlad(ao, wo, s1);
+            s3 = __smlad(be, we, s3);
+            s3 = __smlad(bo, wo, s3);
+        }
+        for (int32_t k = 0; k < n - n4; ++k) {
+            int16_t t[2];
+            memcpy(t, (const char *)(buf + n4) + 4 * k, 4);
+            const int32_t a = t[0], bb = t[1], fa = wa[k], fb = wb[k];
+            s0 += a * fa;
+            s1 += a * fb;
+            s2 += bb * fa;
+            s3 += bb * fb;
+        }
+    }
+    *ps0 = s0;
+    *ps1 = s1;
+    *ps2 = s2;
+    *ps3 = s3;
+}
+
 /* K <= TCD_K: one chunk. */
 TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
@@ -189,35 +274,7 @@ TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
             const int32_t pair = oc + 1 < p->out_c;
             const int8_t *wa = w + oc * K, *wb = pair ? wa + K : wa;
             int32_t s0 = bias ? bias[oc] : 0, s1 = bias && pair ? bias[oc + 1] : 0, s2 = s0, s3 = s1;
-            const int32_t *b = buf;
-            for (int32_t k = K4 >> 2; k > 0; --k) {
-                const int32_t ae = b[0], ao = b[1], be = b[2], bo = b[3];
-                b += 4;
-                int32_t v = tcd_ld4(wa);
-                wa += 4;
-                int32_t we = __sxtb16(v), wo = __sxtb16(tcd_ror8(v));
-                s0 = __smlad(ae, we, s0);
-                s0 = __smlad(ao, wo, s0);
-                s2 = __smlad(be, we, s2);
-                s2 = __smlad(bo, wo, s2);
-                v = tcd_ld4(wb);
-                wb += 4;
-                we = __sxtb16(v);
-                wo = __sxtb16(tcd_ror8(v));
-                s1 = __smlad(ae, we, s1);
-                s1 = __smlad(ao, wo, s1);
-                s3 = __smlad(be, we, s3);
-                s3 = __smlad(bo, wo, s3);
-            }
-            for (int32_t k = 0; k < K - K4; ++k) {
-                int16_t t[2];
-                memcpy(t, (const char *)(buf + K4) + 4 * k, 4);
-                const int32_t a = t[0], bb = t[1], fa = wa[k], fb = wb[k];
-                s0 += a * fa;
-                s1 += a * fb;
-                s2 += bb * fa;
-                s3 += bb * fb;
-            }
+            tcd_block2x2(buf, wa, wb, p->wpack ? (const int32_t *)p->wpack + (oc >> 1) * K : NULL, K, &s0, &s1, &s2, &s3);
             o0[oc] = tc_conv_requant_ch(s0, oc, mult, shift, p);
             o1[oc] = tc_conv_requant_ch(s2, oc, mult, shift, p);
             if (pair) {
@@ -276,35 +333,8 @@ TCD_FN void tcd_conv_patch_chunked(const tc_conv_params *p, const int8_t *in, co
                         s2 = ps[2];
                         s3 = ps[3];
                     }
-                    const int32_t *b = buf;
-                    for (int32_t k = K4 >> 2; k > 0; --k) {
-                        const int32_t ae = b[0], ao = b[1], be = b[2], bo = b[3];
-                        b += 4;
-                        int32_t v = tcd_ld4(wa);
-                        wa += 4;
-                        int32_t we = __sxtb16(v), wo = __sxtb16(tcd_ror8(v));
-                        s0 = __smlad(ae, we, s0);
-                        s0 = __smlad(ao, wo, s0);
-                        s2 = __smlad(be, we, s2);
-                        s2 = __smlad(bo, wo, s2);
-                        v = tcd_ld4(wb);
-                        wb += 4;
-                        we = __sxtb16(v);
-                        wo = __sxtb16(tcd_ror8(v));
-                        s1 = __smlad(ae, we, s1);
-                        s1 = __smlad(ao, wo, s1);
-                        s3 = __smlad(be, we, s3);
-                        s3 = __smlad(bo, wo, s3);
-                    }
-                    for (int32_t k = 0; k < kn - K4; ++k) {
-                        int16_t t[2];
-                        memcpy(t, (const char *)(buf + K4) + 4 * k, 4);
-                        const int32_t a = t[0], bb = t[1], fa = wa[k], fb = wb[k];
-                        s0 += a * fa;
-                        s1 += a * fb;
-                        s2 += bb * fa;
-                        s3 += bb * fb;
-                    }
+                    tcd_block2x2(buf, wa, wb, p->wpack ? (const int32_t *)p->wpack + (oc >> 1) * K + k_lo : NULL, kn,
+                                 &s0, &s1, &s2, &s3);
                     if (!last) {
                         ps[0] = s0;
                         ps[1] = s1;

@@ -20,6 +20,9 @@ typedef struct {
      * [out_c][4] records of tc_requant.h. */
     int32_t rq_kind;
     const int32_t *rq;
+    /* Optional weights re-laid-out offline for one backend's kernel (NULL: none; see the
+     * backend's tc_conv*.h and tinyconv/ops/conv_layout.py). */
+    const void *wpack;
 } tc_conv_params;
 
 /* Any groups (grouped and depthwise included). */

@@ -1,0 +1,35 @@
+"""Offline weight layouts for specialised kernels (the order their inner loops read).
+
+Each function mirrors one C kernel's reading order exactly; the kernel's comment names it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+DSP_CHUNK = 128  # kernels/dsp TCD_K: values of a patch per chunk
+
+
+def dsp_pairs_int16(w: np.ndarray, chunk: int = DSP_CHUNK) -> np.ndarray:
+    """Dense conv weights OHWI (groups 1) → int16 words for tcd_block2x2 (kernels/dsp).
+
+    Per output channel pair (a, b) (an odd last channel is paired with itself), per chunk of
+    `chunk` patch values: for each group of 4 values k..k+3 the words (a[k], a[k+2]),
+    (a[k+1], a[k+3]), (b[k], b[k+2]), (b[k+1], b[k+3]) (SXTB16 order, low half first), then for
+    each value of the chunk's tail (length % 4) the word (a[k], b[k]). A pair takes K words.
+    """
+    cout = w.shape[0]
+    rows = np.asarray(w, np.int16).reshape(cout, -1)
+    K = rows.shape[1]
+    out = []
+    for oc in range(0, cout, 2):
+        a = rows[oc]
+        b = rows[oc + 1] if oc + 1 < cout else a
+        for k_lo in range(0, K, chunk):
+            kn = min(chunk, K - k_lo)
+            k4 = kn & ~3
+            for k in range(k_lo, k_lo + k4, 4):
+                out += [a[k], a[k + 2], a[k + 1], a[k + 3], b[k], b[k + 2], b[k + 1], b[k + 3]]
+            for k in range(k_lo + k4, k_lo + kn):
+                out += [a[k], b[k]]
+    return np.array(out, np.int16)
