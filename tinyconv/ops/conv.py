@@ -131,8 +131,13 @@ def requant_variants(node, graph, target, inline_template=None, inline_header=No
     if inline_template:
         out.insert(0, Variant(f"dsp-inline-rq{'-right' if right else ''}", "speed", consts=rq, values=kind,
                               includes=(inline_header,), defs_template=inline_template, code_bytes=INLINE_CODE_BYTES))  # fmt: skip
+        cin = graph.tensors[node.inputs[0]].shape[-1]
+        packed = None
         if node.op == "conv2d" and node.attrs["groups"] == 1:
             packed = {**rq, "wpack": dsp_pairs_int16(w)}
+        elif node.op == "conv2d" and node.attrs["groups"] == cin == w.shape[0] and cin >= 4:  # depthwise, multiplier 1
+            packed = {**rq, "wpack": dsp_depthwise_int16(w)}
+        if packed is not None:
             out.insert(0, Variant(f"dsp-inline-w16-rq{'-right' if right else ''}", "speed", consts=packed, values=kind,
                                   includes=(inline_header,), defs_template=inline_template, code_bytes=INLINE_CODE_BYTES))  # fmt: skip
     return out

@@ -33,3 +33,12 @@ def dsp_pairs_int16(w: np.ndarray, chunk: int = DSP_CHUNK) -> np.ndarray:
             for k in range(k_lo + k4, k_lo + kn):
                 out += [a[k], b[k]]
     return np.array(out, np.int16)
+
+
+def dsp_depthwise_int16(w: np.ndarray) -> np.ndarray:
+    """Depthwise weights [C, kh, kw, 1] (channel multiplier 1) → int16 words for tcd_dw_packed
+    (kernels/dsp): per group of 4 channels c..c+3 (C // 4 groups; the rest are not packed), per
+    tap t, the words (w[c][t], w[c+2][t]), (w[c+1][t], w[c+3][t]), low half first."""
+    rows = np.asarray(w, np.int16).reshape(w.shape[0], -1)
+    groups = rows[: rows.shape[0] // 4 * 4].reshape(-1, 4, rows.shape[1])  # [G, 4, taps]
+    return groups[:, [0, 2, 1, 3], :].transpose(0, 2, 1).reshape(-1).astype(np.int16)

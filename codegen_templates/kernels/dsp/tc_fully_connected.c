@@ -15,7 +15,7 @@ static inline __attribute__((always_inline)) int8_t tcd_fc_requant(int32_t acc, 
     if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * o);
     else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * o);
     else y = tc_mbqm(acc, mult[o], shift[o]);
-    return (int8_t)tc_clamp(y + p->output_offset, p->act_min, p->act_max);
+    return tc_clamp_s8(y + p->output_offset, p->act_min, p->act_max);
 }
 
 

@@ -20,7 +20,7 @@ static inline __attribute__((always_inline)) int8_t tc_conv_requant_ch(int32_t a
     if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * oc);
     else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * oc);
     else y = tc_mbqm(acc, mult[oc], shift[oc]);
-    return (int8_t)tc_clamp(y + p->output_offset, p->act_min, p->act_max);
+    return tc_clamp_s8(y + p->output_offset, p->act_min, p->act_max);
 }
 
 /* Filter taps k in [tc_conv_tap_first, tc_conv_tap_end) of a window starting at input index i0
