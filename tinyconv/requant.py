@@ -34,20 +34,24 @@ from tinyconv.fixedpoint import INT32_MIN
 CTL_NEG = 1 << 31
 
 
-def fast_requant_records(multiplier, shift, acc_bound: int) -> np.ndarray | None:
+def fast_requant_records(multiplier, shift, acc_bound) -> np.ndarray | None:
     """[C, 4] int32 records for tc_requant.h, or None when some channel needs the general path
     (a left shift whose scaled accumulator could reach 2^31, a negative or INT32_MIN multiplier).
 
-    acc_bound: the largest |accumulator| the layer can produce (bias included)."""
+    acc_bound: the largest |accumulator| each channel can produce (bias included), per channel
+    or one for all."""
     mult = np.asarray(multiplier, np.int64).reshape(-1)
     sh = np.asarray(shift, np.int64).reshape(-1)
+    bounds = np.broadcast_to(np.asarray(acc_bound, np.int64), mult.shape).tolist()
     recs = np.zeros((mult.size, 4), np.int64)
-    for c, (m, s) in enumerate(zip(mult.tolist(), sh.tolist())):
+    for c, (m, s, bound) in enumerate(zip(mult.tolist(), sh.tolist(), bounds)):
         if m < 0 or m > 2**31 - 1 or s < -31 or s > 30:
             return None
-        if s >= 0:
+        if m == 0:  # a dead channel: the reference gives 0 for every accumulator, and so does
+            pre, post, k, neg = 0, 0, 1 << 31, 0  # V = 2^31 (- 2^31 in tc_rq_apply_right): high word 0
+        elif s >= 0:
             pre, post, k, neg = s + 1, 0, 1 << 31, 0
-            if acc_bound << pre >= 1 << 31:
+            if bound << pre >= 1 << 31:
                 return None
         else:
             r = -s
@@ -55,6 +59,12 @@ def fast_requant_records(multiplier, shift, acc_bound: int) -> np.ndarray | None
         recs[c] = (m, k & 0xFFFFFFFF, k >> 32, post | pre << 8 | neg)
     # Store as int32 bit patterns.
     return ((recs + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+
+
+def all_shift_right(multiplier, shift) -> bool:
+    """True when tc_rq_apply_right serves every channel (each shifts right or is dead)."""
+    m, s = np.asarray(multiplier).reshape(-1), np.asarray(shift).reshape(-1)
+    return bool(np.all((s < 0) | (m == 0)))
 
 
 def apply_records(acc, records: np.ndarray, out_zp: int, act_min: int, act_max: int) -> np.ndarray:
@@ -76,10 +86,10 @@ def apply_records(acc, records: np.ndarray, out_zp: int, act_min: int, act_max: 
     return np.clip(y + out_zp, act_min, act_max).astype(np.int8)
 
 
-def accumulator_bound(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> int:
-    """max over channels of Σ|w| * max|x + input_offset| + |bias|: no accumulator can exceed it."""
+def accumulator_bound(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:
+    """Per output channel, Σ|w| * max|x + input_offset| + |bias|: no accumulator can exceed it."""
     w = np.asarray(weights, np.int64).reshape(weights.shape[0], -1)
     worst = np.abs(w).sum(axis=1) * max(abs(-128 + input_offset), abs(127 + input_offset))
     if bias is not None:
         worst = worst + np.abs(np.asarray(bias, np.int64))
-    return int(worst.max()) if worst.size else 0
+    return worst

@@ -129,3 +129,13 @@ def test_c_header_equals_reference_on_every_boundary(requant_exe, m, shift):
         got = np.frombuffer(out, np.int32)
         bad = np.nonzero(got != want)[0]
         assert got.size == accs.size and bad.size == 0, f"right={right}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
+
+
+def test_dead_channel_with_a_huge_bias_keeps_the_fast_path():
+    # TFLite models carry channels with multiplier 0 and |bias| near 2^30 (vww): the result is 0
+    # whatever the accumulator, and the other channels' bounds are their own.
+    rec = fast_requant_records([0, 1 << 30], [0, -3], [1 << 30, 1000])
+    assert rec is not None
+    accs = np.array([[-(1 << 30), -1000], [(1 << 30) - 1, 999], [0, -4]])
+    want = np.stack([requantize(accs[:, 0], 0, 0, 3, -128, 127), requantize(accs[:, 1], 1 << 30, -3, 3, -128, 127)], axis=1)
+    assert np.array_equal(apply_records(accs, rec, 3, -128, 127), want)

@@ -124,7 +124,7 @@ def requant_variants(node, graph, target, inline_template=None, inline_header=No
     recs = fast_requant_records(q["multiplier"], q["shift"], accumulator_bound(w, bias, q["input_offset"]))
     if recs is None:
         return []
-    right = bool(np.all(np.asarray(q["shift"]) < 0))
+    right = all_shift_right(q["multiplier"], q["shift"])
     kind = {"rq_kind": 2 if right else 1}
     rq = {"rq": recs.reshape(-1)}
     out = [Variant(f"dsp-rq{'-right' if right else ''}", "balanced", consts=rq, values=kind)]
