@@ -42,3 +42,25 @@ def dsp_depthwise_int16(w: np.ndarray) -> np.ndarray:
     rows = np.asarray(w, np.int16).reshape(w.shape[0], -1)
     groups = rows[: rows.shape[0] // 4 * 4].reshape(-1, 4, rows.shape[1])  # [G, 4, taps]
     return groups[:, [0, 2, 1, 3], :].transpose(0, 2, 1).reshape(-1).astype(np.int16)
+
+
+def dsp_row_run(w_shape, attrs) -> int:
+    """The padded row length for kernels/dsp tcd_fill_rows (0: the layer does not use it).
+
+    Dense convs whose patch is filled from the input (not a 1x1 without padding, which is read in
+    place) with dil_w 1 copy each kernel row (k_w * in_c contiguous values) by words, padded to a
+    multiple of 4, when the padded patch fits one chunk."""
+    cout, kh, kw, cin = w_shape
+    pads, dil = attrs["pads"], attrs["dilations"]
+    if attrs["groups"] != 1 or dil[1] != 1 or (kh == 1 and kw == 1 and pads[0] == 0 and pads[1] == 0):
+        return 0
+    run = -(-kw * cin // 4) * 4
+    return run if kh * run <= DSP_CHUNK else 0
+
+
+def pad_rows(w: np.ndarray, run: int) -> np.ndarray:
+    """OHWI weights → [cout, kh, run]: each kernel row's k_w * in_c values then zeros."""
+    cout, kh, kw, cin = w.shape
+    out = np.zeros((cout, kh, run), w.dtype)
+    out[:, :, : kw * cin] = w.reshape(cout, kh, kw * cin)
+    return out

@@ -248,12 +248,50 @@ TCD_FN void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb,
     *ps3 = s3;
 }
 
+/* Pixel j's patch with each kernel row (k_w * in_c contiguous values, dil_w 1) padded to R4 (a
+ * multiple of 4; the padding meets zero weights): a row inside the input is R4 / 4 word loads
+ * (the padding reads the next pixels' bytes, never past the input), others value by value. */
+TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *buf, int32_t j, int32_t oy, int32_t ox,
+                          int32_t R4)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
+    const int32_t R = p->k_w * p->in_c, in_bytes = p->in_h * p->in_w * p->in_c, K = p->k_h * R4;
+    const int32_t col_ok = ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int32_t start = (iy * p->in_w + ix0) * p->in_c;
+        int32_t *b = buf + ky * R4 + 2 * j;
+        if (iy < 0 || iy >= p->in_h) {
+            for (int32_t i = 0; i < R4; i += 4, b += 4) {
+                b[0] = 0;
+                b[1] = 0;
+            }
+        } else if (col_ok && start + R4 <= in_bytes) {
+            const int8_t *x = in + start;
+#pragma GCC unroll 8
+            for (int32_t i = 0; i < R4; i += 4, b += 4) {
+                const int32_t v = tcd_ld4(x + i);
+                b[0] = __sxtab16(off2, v);
+                b[1] = tcd_sxtab16_ror8(off2, v);
+            }
+        } else {
+            for (int32_t k = 0; k < R4; ++k) {
+                const int32_t ix = ix0 + k / p->in_c;
+                const int32_t v = k < R && ix >= 0 && ix < p->in_w ? in[start + k] + off : 0;
+                tcd_put(buf, K, j, ky * R4 + k, v);
+            }
+        }
+    }
+}
+
 /* K <= TCD_K: one chunk. */
 TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     int32_t buf[TCD_K];
-    const int32_t K = p->k_h * p->k_w * p->in_c, K4 = K & ~3;
+    const int32_t rows = p->wpack != NULL && p->wpack_run > 0;
+    const int32_t K = rows ? p->k_h * p->wpack_run : p->k_h * p->k_w * p->in_c, K4 = K & ~3;
     const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
     const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
     const int32_t npix = p->out_h * p->out_w;
@@ -265,6 +303,8 @@ TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
             if (pointwise) {
                 const int8_t *x = in + (oy * p->stride_h * p->in_w + ox * p->stride_w) * p->in_c;
                 tcd_fill_pointwise(x, buf, K, K4, j, off, off2);
+            } else if (rows) {
+                tcd_fill_rows(p, in, buf, j, oy, ox, p->wpack_run);
             } else {
                 tcd_fill_patch_all(p, in, buf, K4, j, oy, ox);
             }
@@ -433,7 +473,7 @@ TCD_FN void tcd_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t 
                 const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     if (p->groups == 1) {
-        if (p->k_h * p->k_w * p->in_c <= TCD_K) tcd_conv_patch(p, in, w, bias, mult, shift, out);
+        if (p->k_h * p->k_w * p->in_c <= TCD_K || (p->wpack && p->wpack_run)) tcd_conv_patch(p, in, w, bias, mult, shift, out);
         else tcd_conv_patch_chunked(p, in, w, bias, mult, shift, out);
         return;
     }

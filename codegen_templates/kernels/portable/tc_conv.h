@@ -23,6 +23,7 @@ typedef struct {
     /* Optional weights re-laid-out offline for one backend's kernel (NULL: none; see the
      * backend's tc_conv*.h and tinyconv/ops/conv_layout.py). */
     const void *wpack;
+    int32_t wpack_run; /* dense patch rows padded to this many values (0: not padded) */
 } tc_conv_params;
 
 /* Any groups (grouped and depthwise included). */
