@@ -20,9 +20,11 @@ So every channel becomes one 64-bit multiply-accumulate and one shift of the hig
     out = clamp(y + out_zp, act_min, act_max)
 
 |a*m| < 2^62 and K <= 2^30 + 2^61, so V never overflows int64. The output zero point is added after
-the shift (folding it into K would overflow for large r). The C side (kernels/portable/tc_requant.h)
-reads one record of 4 int32 per channel: m, K low word, K high word, ctl = post | pre << 8, with
-bit 31 set when nc = -2^31.
+the shift, unless every channel shifts right and out_zp * 2^(32 + post) fits in K beside the
+product (checked per channel; it fails only for very large shifts): then it is folded into K
+and the right-shift form needs neither pre, nc nor an add. The C side
+(kernels/portable/tc_requant.h) reads one record of 4 int32 per channel: K low word, K high word,
+m, ctl (see requant_records).
 """
 
 from __future__ import annotations
@@ -32,23 +34,33 @@ import numpy as np
 from tinyconv.fixedpoint import INT32_MIN
 
 CTL_NEG = 1 << 31
+KIND_ANY, KIND_RIGHT = 1, 2  # TC_RQ_ANY, TC_RQ_RIGHT in tc_requant.h
 
 
-def fast_requant_records(multiplier, shift, acc_bound) -> np.ndarray | None:
-    """[C, 4] int32 records for tc_requant.h, or None when some channel needs the general path
-    (a left shift whose scaled accumulator could reach 2^31, a negative or INT32_MIN multiplier).
+def _int32_bits(recs: np.ndarray) -> np.ndarray:
+    return ((recs + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
-    acc_bound: the largest |accumulator| each channel can produce (bias included), per channel
-    or one for all."""
+
+def requant_records(multiplier, shift, acc_bound, out_zp: int, allow_right: bool = True) -> tuple[int, np.ndarray] | None:
+    """(kind, [C, 4] int32 records) for tc_requant.h, or None when some channel needs the general
+    path (a left shift whose scaled accumulator could reach 2^31, a negative multiplier).
+
+    Records are [K low, K high, m, ctl]. KIND_RIGHT (every channel shifts right or is dead):
+    ctl = post and K includes out_zp * 2^(32 + post), so the result includes the zero point.
+    KIND_ANY: ctl = post | pre << 8 | CTL_NEG for a right shift; the zero point is added after.
+    acc_bound: the largest |accumulator| of each channel (bias included), or one for all."""
     mult = np.asarray(multiplier, np.int64).reshape(-1)
     sh = np.asarray(shift, np.int64).reshape(-1)
     bounds = np.broadcast_to(np.asarray(acc_bound, np.int64), mult.shape).tolist()
+    if np.any(mult < 0) or np.any(mult > 2**31 - 1) or np.any(sh < -31) or np.any(sh > 30):
+        return None
+    right = _right_records(mult.tolist(), sh.tolist(), bounds, out_zp) if allow_right else None
+    if right is not None:
+        return KIND_RIGHT, right
     recs = np.zeros((mult.size, 4), np.int64)
     for c, (m, s, bound) in enumerate(zip(mult.tolist(), sh.tolist(), bounds)):
-        if m < 0 or m > 2**31 - 1 or s < -31 or s > 30:
-            return None
-        if m == 0:  # a dead channel: the reference gives 0 for every accumulator, and so does
-            pre, post, k, neg = 0, 0, 1 << 31, 0  # V = 2^31 (- 2^31 in tc_rq_apply_right): high word 0
+        if m == 0:  # a dead channel: the reference gives 0 for every accumulator; so does V = 2^31
+            pre, post, k, neg = 0, 0, 1 << 31, 0
         elif s >= 0:
             pre, post, k, neg = s + 1, 0, 1 << 31, 0
             if bound << pre >= 1 << 31:
@@ -56,32 +68,43 @@ def fast_requant_records(multiplier, shift, acc_bound) -> np.ndarray | None:
         else:
             r = -s
             pre, post, k, neg = 0, r - 1, (1 << 30) + (1 << (30 + r)), CTL_NEG
-        recs[c] = (m, k & 0xFFFFFFFF, k >> 32, post | pre << 8 | neg)
-    # Store as int32 bit patterns.
-    return ((recs + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
+        recs[c] = (k & 0xFFFFFFFF, k >> 32, m, post | pre << 8 | neg)
+    return KIND_ANY, _int32_bits(recs)
 
 
-def all_shift_right(multiplier, shift) -> bool:
-    """True when tc_rq_apply_right serves every channel (each shifts right or is dead)."""
-    m, s = np.asarray(multiplier).reshape(-1), np.asarray(shift).reshape(-1)
-    return bool(np.all((s < 0) | (m == 0)))
+def _right_records(mult, shifts, bounds, zp: int) -> np.ndarray | None:
+    recs = np.zeros((len(mult), 4), np.int64)
+    for c, (m, s, bound) in enumerate(zip(mult, shifts, bounds)):
+        if m == 0:  # V = K - [acc < 0] * 2^31 with K = 2^31 + zp * 2^32: high word zp either way
+            post, k = 0, (1 << 31) + zp * (1 << 32)
+        elif s < 0:
+            post = -s - 1
+            k = (1 << 30) + (1 << (30 - s)) + zp * (1 << (32 + post))
+        else:
+            return None
+        if bound * m + abs(k) + (1 << 31) >= 1 << 63:  # V must stay inside int64
+            return None
+        recs[c] = (k & 0xFFFFFFFF, k >> 32, m, post)
+    return _int32_bits(recs)
 
 
-def apply_records(acc, records: np.ndarray, out_zp: int, act_min: int, act_max: int) -> np.ndarray:
-    """The C sequence of tc_requant.h in NumPy int64 (object ints where int64 would not do):
-    acc [..., C] int32 accumulators → int8. For testing the identity, not for the reference."""
+def apply_records(acc, kind: int, records: np.ndarray, out_zp: int, act_min: int, act_max: int) -> np.ndarray:
+    """The C sequence of tc_requant.h in NumPy int64: acc [..., C] int32 accumulators → int8.
+    For testing the identity, not for the reference."""
     acc = np.asarray(acc, np.int64)
     r = np.asarray(records, np.int64) & 0xFFFFFFFF
-    m = np.where(r[:, 0] >= 1 << 31, r[:, 0] - (1 << 32), r[:, 0])
-    khi = np.where(r[:, 2] >= 1 << 31, r[:, 2] - (1 << 32), r[:, 2])
-    k = khi * (1 << 32) + r[:, 1]
+    khi = np.where(r[:, 1] >= 1 << 31, r[:, 1] - (1 << 32), r[:, 1])
+    k = khi * (1 << 32) + r[:, 0]
+    m = r[:, 2]
     ctl = r[:, 3]
+    if kind == KIND_RIGHT:
+        v = k + acc * m - np.where(acc < 0, 1 << 31, 0)
+        return np.clip((v >> 32) >> ctl, act_min, act_max).astype(np.int8)
     post, pre = ctl & 31, (ctl >> 8) & 31
     nc = np.where(ctl & CTL_NEG, INT32_MIN, 0)
     a = acc * (np.int64(1) << pre)
     assert np.all(np.abs(a) < 2**31), "pre-shift overflowed int32: the records' bound was wrong"
-    # a*m < 2^62 and K < 2^62: the sum stays inside int64.
-    v = k + a * m + np.where(acc < 0, nc, 0)
+    v = k + a * m + np.where(acc < 0, nc, 0)  # |a*m| < 2^62 and K < 2^62: inside int64
     y = (v >> 32) >> post
     return np.clip(y + out_zp, act_min, act_max).astype(np.int8)
 

@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from native_checks import need_compiler
+
 from tinyconv.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, requantize
-from tinyconv.requant import apply_records, fast_requant_records
+from tinyconv.requant import KIND_ANY, KIND_RIGHT, apply_records, requant_records
 
 KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels" / "portable"
 MULTIPLIERS = [0, 1 << 30, (1 << 30) + 1, 1518500250, 1999999999, (1 << 31) - 1]
+CLAMPS = [(0, -128, 127), (-128, -128, 127), (127, -128, 127), (5, -3, 90), (-60, -60, 127)]  # (zp, lo, hi)
 
 
 def boundary_accs(m: int, shift: int, bound: int) -> np.ndarray:
@@ -39,33 +40,48 @@ def boundary_accs(m: int, shift: int, bound: int) -> np.ndarray:
     return np.unique(a[np.abs(a) <= bound])
 
 
+def widest_bound(shift: int) -> int:
+    """The largest accumulator bound the fast path accepts (a left shift needs 2|acc|·2^l < 2^31)."""
+    return (1 << 31) - 1 if shift < 0 else ((1 << 30) >> shift) - 1
+
+
 @pytest.mark.parametrize("shift", list(range(-31, 0)) + [0, 1, 2, 7])
 @pytest.mark.parametrize("m", MULTIPLIERS)
 def test_fast_requant_equals_reference_on_every_boundary(m, shift):
-    # A left shift is exact only when the doubled accumulator cannot reach 2^31.
-    bound = (1 << 31) - 1 if shift < 0 else ((1 << 30) >> shift) - 1
-    rec = fast_requant_records([m], [shift], bound)
-    assert rec is not None
+    bound = widest_bound(shift)
     accs = boundary_accs(m, shift, bound)
-    for zp, lo, hi in ((0, -128, 127), (-128, -128, 127), (127, -128, 127), (5, -3, 90), (-60, -60, 127)):
+    for zp, lo, hi in CLAMPS:
         want = requantize(accs, m, shift, zp, lo, hi)
-        got = apply_records(accs[:, None], rec, zp, lo, hi)[:, 0]
-        bad = np.nonzero(want != got)[0]
-        assert bad.size == 0, f"m={m} shift={shift} zp={zp}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
+        for allow_right in (True, False):
+            kind, rec = requant_records([m], [shift], bound, zp, allow_right)
+            got = apply_records(accs[:, None], kind, rec, zp, lo, hi)[:, 0]
+            bad = np.nonzero(want != got)[0]
+            assert bad.size == 0, f"kind {kind} m={m} shift={shift} zp={zp}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
 
 
-def test_unrequantized_value_is_exact_before_the_clamp():
-    # Clamping can hide an error; with the widest clamp and out_zp 0 small results are exact.
-    m, shift = quantize_multiplier(0.7)
-    accs = np.arange(-200, 201)
-    rec = fast_requant_records([m], [shift], 1 << 20)
-    assert np.array_equal(apply_records(accs[:, None], rec, 0, -128, 127)[:, 0], requantize(accs, m, shift, 0, -128, 127))
+def test_right_form_folds_the_zero_point_unless_it_could_overflow():
+    assert requant_records([1 << 30], [-5], 1 << 20, 100)[0] == KIND_RIGHT
+    assert requant_records([1 << 30], [0], 1 << 20, 100)[0] == KIND_ANY  # shift 0 is not a right shift
+    # shift -31 with a full-range accumulator: zp * 2^62 cannot join K
+    assert requant_records([(1 << 31) - 1], [-31], (1 << 31) - 1, 127)[0] == KIND_ANY
+    assert requant_records([(1 << 31) - 1], [-31], (1 << 31) - 1, 0)[0] == KIND_RIGHT
 
 
 def test_general_path_when_a_left_shift_could_saturate():
-    assert fast_requant_records([1 << 30], [3], 1 << 28) is None
-    assert fast_requant_records([1 << 30], [3], (1 << 27) - 1) is not None
-    assert fast_requant_records([-5], [-1], 100) is None
+    assert requant_records([1 << 30], [3], 1 << 28, 0) is None
+    assert requant_records([1 << 30], [3], (1 << 27) - 1, 0) is not None
+    assert requant_records([-5], [-1], 100, 0) is None
+
+
+def test_dead_channel_with_a_huge_bias_keeps_the_fast_path():
+    # TFLite models carry channels with multiplier 0 and |bias| near 2^30 (vww): the result is the
+    # zero point whatever the accumulator, and the other channels' bounds are their own.
+    accs = np.array([[-(1 << 30), -1000], [(1 << 30) - 1, 999], [0, -4], [-1, 1]])
+    want = np.stack([requantize(accs[:, 0], 0, 0, 3, -128, 127), requantize(accs[:, 1], 1 << 30, -3, 3, -128, 127)], axis=1)
+    for allow_right in (True, False):
+        kind, rec = requant_records([0, 1 << 30], [0, -3], [1 << 30, 1000], 3, allow_right)
+        assert kind == (KIND_RIGHT if allow_right else KIND_ANY)
+        assert np.array_equal(apply_records(accs, kind, rec, 3, -128, 127), want)
 
 
 @settings(max_examples=300, deadline=None)
@@ -79,25 +95,24 @@ def test_general_path_when_a_left_shift_could_saturate():
 def test_fast_requant_random_multipliers(real, zp, lo, width, accs):
     m, shift = quantize_multiplier(real)
     hi = min(127, lo + width)
-    bound = 1 << 24
-    rec = fast_requant_records([m], [shift], bound)
-    if rec is None:  # only a large left shift with a wide accumulator
-        assert shift > 0 and bound << (shift + 1) >= 1 << 31
+    found = requant_records([m], [shift], 1 << 24, zp)
+    if found is None:  # only a large left shift with a wide accumulator
+        assert shift > 0 and (1 << 24) << (shift + 1) >= 1 << 31
         return
     a = np.array(accs, np.int64)
-    assert np.array_equal(apply_records(a[:, None], rec, zp, lo, hi)[:, 0], requantize(a, m, shift, zp, lo, hi))
+    assert np.array_equal(apply_records(a[:, None], *found, zp, lo, hi)[:, 0], requantize(a, m, shift, zp, lo, hi))
 
 
 HARNESS_C = r"""
 #include <stdio.h>
 #include "tc_requant.h"
-/* stdin: one 16-byte record, an int32 "right" flag, then int32 accumulators; stdout: int32 results */
+/* stdin: one 16-byte record, the kind (int32), then int32 accumulators; stdout: int32 results */
 int main(void)
 {
-    int32_t r[4], acc, right;
-    if (fread(r, sizeof r, 1, stdin) != 1 || fread(&right, 4, 1, stdin) != 1) return 2;
+    int32_t r[4], acc, kind;
+    if (fread(r, sizeof r, 1, stdin) != 1 || fread(&kind, 4, 1, stdin) != 1) return 2;
     while (fread(&acc, 4, 1, stdin) == 1) {
-        const int32_t y = right ? tc_rq_apply_right(acc, r) : tc_rq_apply(acc, r);
+        const int32_t y = kind == TC_RQ_RIGHT ? tc_rq_apply_right(acc, r) : tc_rq_apply(acc, r);
         fwrite(&y, 4, 1, stdout);
     }
     return 0;
@@ -119,23 +134,14 @@ def requant_exe(tmp_path_factory):
 @pytest.mark.parametrize("shift", [-31, -25, -24, -13, -2, -1, 0, 1, 5])
 @pytest.mark.parametrize("m", MULTIPLIERS)
 def test_c_header_equals_reference_on_every_boundary(requant_exe, m, shift):
-    bound = (1 << 31) - 1 if shift < 0 else ((1 << 30) >> shift) - 1
-    rec = fast_requant_records([m], [shift], bound)
+    bound = widest_bound(shift)
     accs = boundary_accs(m, shift, bound)
-    want = multiply_by_quantized_multiplier(accs, m, shift)
-    for right in ([0, 1] if shift < 0 else [0]):
-        stdin = rec.tobytes() + np.int32(right).tobytes() + accs.astype(np.int32).tobytes()
-        out = subprocess.run([str(requant_exe)], input=stdin, capture_output=True, check=True, timeout=60).stdout
-        got = np.frombuffer(out, np.int32)
-        bad = np.nonzero(got != want)[0]
-        assert got.size == accs.size and bad.size == 0, f"right={right}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
-
-
-def test_dead_channel_with_a_huge_bias_keeps_the_fast_path():
-    # TFLite models carry channels with multiplier 0 and |bias| near 2^30 (vww): the result is 0
-    # whatever the accumulator, and the other channels' bounds are their own.
-    rec = fast_requant_records([0, 1 << 30], [0, -3], [1 << 30, 1000])
-    assert rec is not None
-    accs = np.array([[-(1 << 30), -1000], [(1 << 30) - 1, 999], [0, -4]])
-    want = np.stack([requantize(accs[:, 0], 0, 0, 3, -128, 127), requantize(accs[:, 1], 1 << 30, -3, 3, -128, 127)], axis=1)
-    assert np.array_equal(apply_records(accs, rec, 3, -128, 127), want)
+    for zp in (0, -128, 127, 37):
+        want = multiply_by_quantized_multiplier(accs, m, shift) + zp  # unclamped
+        for allow_right in (True, False):
+            kind, rec = requant_records([m], [shift], bound, zp, allow_right)
+            stdin = rec.tobytes() + np.int32(kind).tobytes() + accs.astype(np.int32).tobytes()
+            out = subprocess.run([str(requant_exe)], input=stdin, capture_output=True, check=True, timeout=60).stdout
+            got = np.frombuffer(out, np.int32).astype(np.int64) + (zp if kind == KIND_ANY else 0)
+            bad = np.nonzero(got != want)[0]
+            assert got.size == accs.size and bad.size == 0, f"kind {kind} zp {zp}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"

@@ -121,11 +121,12 @@ def requant_variants(node, graph, target, inline_template=None, inline_header=No
     q = node.qattrs
     w = graph.tensors[node.inputs[weight_index]].data
     bias = graph.tensors[node.inputs[bias_index]].data if q["has_bias"] else None
-    recs = fast_requant_records(q["multiplier"], q["shift"], accumulator_bound(w, bias, q["input_offset"]))
-    if recs is None:
+    found = requant_records(q["multiplier"], q["shift"], accumulator_bound(w, bias, q["input_offset"]), q["output_offset"])
+    if found is None:
         return []
-    right = all_shift_right(q["multiplier"], q["shift"])
-    kind = {"rq_kind": 2 if right else 1}
+    rq_kind, recs = found
+    right = rq_kind == KIND_RIGHT
+    kind = {"rq_kind": rq_kind}
     rq = {"rq": recs.reshape(-1)}
     out = [Variant(f"dsp-rq{'-right' if right else ''}", "balanced", consts=rq, values=kind)]
     if inline_template:

@@ -17,10 +17,10 @@ static inline __attribute__((always_inline)) int8_t tc_conv_requant_ch(int32_t a
                                                                       const int32_t *shift, const tc_conv_params *p)
 {
     int32_t y;
-    if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * oc);
-    else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * oc);
-    else y = tc_mbqm(acc, mult[oc], shift[oc]);
-    return tc_clamp_s8(y + p->output_offset, p->act_min, p->act_max);
+    if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * oc); /* zero point included */
+    else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * oc) + p->output_offset;
+    else y = tc_mbqm(acc, mult[oc], shift[oc]) + p->output_offset;
+    return tc_clamp_s8(y, p->act_min, p->act_max);
 }
 
 /* Filter taps k in [tc_conv_tap_first, tc_conv_tap_end) of a window starting at input index i0
