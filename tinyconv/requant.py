@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyconv.fixedpoint import INT32_MIN
+from tinyconv.fixedpoint import INT32_MIN, multiply_by_quantized_multiplier
 
 CTL_NEG = 1 << 31
 KIND_ANY, KIND_RIGHT = 1, 2  # TC_RQ_ANY, TC_RQ_RIGHT in tc_requant.h
@@ -41,20 +41,26 @@ def _int32_bits(recs: np.ndarray) -> np.ndarray:
     return ((recs + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
-def requant_records(multiplier, shift, acc_bound, out_zp: int, allow_right: bool = True) -> tuple[int, np.ndarray] | None:
+def requant_records(multiplier, shift, acc_bound, out_zp: int, allow_right: bool = True,
+                    acc_range: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[int, np.ndarray] | None:
     """(kind, [C, 4] int32 records) for tc_requant.h, or None when some channel needs the general
     path (a left shift whose scaled accumulator could reach 2^31, a negative multiplier).
 
     Records are [K low, K high, m, ctl]. KIND_RIGHT (every channel shifts right or is dead):
     ctl = post and K includes out_zp * 2^(32 + post), so the result includes the zero point.
     KIND_ANY: ctl = post | pre << 8 | CTL_NEG for a right shift; the zero point is added after.
-    acc_bound: the largest |accumulator| of each channel (bias included), or one for all."""
+    acc_bound: the largest |accumulator| of each channel (bias included), or one for all;
+    acc_range: optional per-channel (lowest, highest) accumulator, finds channels whose result
+    is one constant (a huge bias, tiny weights)."""
     mult = np.asarray(multiplier, np.int64).reshape(-1)
     sh = np.asarray(shift, np.int64).reshape(-1)
     bounds = np.broadcast_to(np.asarray(acc_bound, np.int64), mult.shape).tolist()
     if np.any(mult < 0) or np.any(mult > 2**31 - 1) or np.any(sh < -31) or np.any(sh > 30):
         return None
-    right = _right_records(mult.tolist(), sh.tolist(), bounds, out_zp) if allow_right else None
+    if acc_range is None:
+        acc_range = (-np.asarray(bounds, np.int64), np.asarray(bounds, np.int64))
+    lo_hi = list(zip(np.asarray(acc_range[0]).tolist(), np.asarray(acc_range[1]).tolist()))
+    right = _right_records(mult.tolist(), sh.tolist(), bounds, lo_hi, out_zp) if allow_right else None
     if right is not None:
         return KIND_RIGHT, right
     recs = np.zeros((mult.size, 4), np.int64)
@@ -72,11 +78,13 @@ def requant_records(multiplier, shift, acc_bound, out_zp: int, allow_right: bool
     return KIND_ANY, _int32_bits(recs)
 
 
-def _right_records(mult, shifts, bounds, zp: int) -> np.ndarray | None:
+def _right_records(mult, shifts, bounds, lo_hi, zp: int) -> np.ndarray | None:
     recs = np.zeros((len(mult), 4), np.int64)
-    for c, (m, s, bound) in enumerate(zip(mult, shifts, bounds)):
-        if m == 0:  # V = K - [acc < 0] * 2^31 with K = 2^31 + zp * 2^32: high word zp either way
-            post, k = 0, (1 << 31) + zp * (1 << 32)
+    for c, (m, s, bound, (lo, hi)) in enumerate(zip(mult, shifts, bounds, lo_hi)):
+        ends = multiply_by_quantized_multiplier(np.array([lo, hi]), m, s)
+        if m == 0 or ends[0] == ends[1]:  # MBQM is monotonic in acc: one value over the whole range
+            # V = K - [acc < 0] * 2^31 with K = 2^31 + value * 2^32 and m = 0: high word = value
+            post, k, m = 0, (1 << 31) + (zp + int(ends[0])) * (1 << 32), 0
         elif s < 0:
             post = -s - 1
             k = (1 << 30) + (1 << (30 - s)) + zp * (1 << (32 + post))
@@ -107,6 +115,16 @@ def apply_records(acc, kind: int, records: np.ndarray, out_zp: int, act_min: int
     v = k + a * m + np.where(acc < 0, nc, 0)  # |a*m| < 2^62 and K < 2^62: inside int64
     y = (v >> 32) >> post
     return np.clip(y + out_zp, act_min, act_max).astype(np.int8)
+
+
+def accumulator_range(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel, the lowest and highest accumulator any int8 input can produce."""
+    w = np.asarray(weights, np.int64).reshape(weights.shape[0], -1)
+    xs = np.array([-128 + input_offset, 127 + input_offset], np.int64)
+    hi = np.where(w > 0, w * xs[1], w * xs[0]).sum(axis=1)
+    lo = np.where(w > 0, w * xs[0], w * xs[1]).sum(axis=1)
+    b = np.zeros(w.shape[0], np.int64) if bias is None else np.asarray(bias, np.int64)
+    return lo + b, hi + b
 
 
 def accumulator_bound(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> np.ndarray:

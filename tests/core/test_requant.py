@@ -145,3 +145,37 @@ def test_c_header_equals_reference_on_every_boundary(requant_exe, m, shift):
             got = np.frombuffer(out, np.int32).astype(np.int64) + (zp if kind == KIND_ANY else 0)
             bad = np.nonzero(got != want)[0]
             assert got.size == accs.size and bad.size == 0, f"kind {kind} zp {zp}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
+
+
+def test_channel_that_always_rounds_to_zero_keeps_the_right_form():
+    # shift -31 with a small accumulator range: every result is 0, so the zero point needs no
+    # 2^62-scaled constant (the case of vww's nearly dead channels).
+    m, bound = (1 << 31) - 1, 1 << 20
+    kind, rec = requant_records([m, 1 << 30], [-31, -4], bound, -128)
+    assert kind == KIND_RIGHT
+    accs = boundary_accs(1 << 30, -4, bound)
+    got = apply_records(np.stack([accs, accs], axis=1), kind, rec, -128, -128, 127)
+    assert np.array_equal(got[:, 0], requantize(accs, m, -31, -128, -128, 127))
+    assert np.array_equal(got[:, 1], requantize(accs, 1 << 30, -4, -128, -128, 127))
+
+
+def test_channel_with_one_possible_result_keeps_the_right_form():
+    # A huge bias and tiny weights (vww): the accumulator stays in [bias - 500, bias + 500], where
+    # MBQM with shift -27 has a single value; the record gives that constant.
+    m, shift, bias = 1320764593, -27, 1 << 30
+    lo, hi = np.array([bias - 500]), np.array([bias + 500])
+    kind, rec = requant_records([m], [shift], bias + 500, -128, acc_range=(lo, hi))
+    assert kind == KIND_RIGHT
+    accs = np.arange(bias - 500, bias + 501)
+    assert np.array_equal(apply_records(accs[:, None], kind, rec, -128, -128, 127)[:, 0], requantize(accs, m, shift, -128, -128, 127))
+
+
+def test_accumulator_range_is_reached_by_some_input():
+    from tinyconv.requant import accumulator_range
+
+    w = np.array([[3, -2, 0], [-1, -1, 5]], np.int8)
+    lo, hi = accumulator_range(w, np.array([10, -7]), 5)
+    xs = np.array(np.meshgrid(*[np.arange(-128, 128)] * 3)).reshape(3, -1).T[::37] + 5
+    sums = xs @ w.T.astype(np.int64) + np.array([10, -7])
+    assert np.all(sums >= lo) and np.all(sums <= hi)
+    assert lo.tolist() == [(127 + 5) * -2 + (-128 + 5) * 3 + 10, (127 + 5) * -2 + (-128 + 5) * 5 - 7]

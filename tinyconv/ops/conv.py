@@ -121,7 +121,8 @@ def requant_variants(node, graph, target, inline_template=None, inline_header=No
     q = node.qattrs
     w = graph.tensors[node.inputs[weight_index]].data
     bias = graph.tensors[node.inputs[bias_index]].data if q["has_bias"] else None
-    found = requant_records(q["multiplier"], q["shift"], accumulator_bound(w, bias, q["input_offset"]), q["output_offset"])
+    found = requant_records(q["multiplier"], q["shift"], accumulator_bound(w, bias, q["input_offset"]), q["output_offset"],
+                            acc_range=accumulator_range(w, bias, q["input_offset"]))  # fmt: skip
     if found is None:
         return []
     rq_kind, recs = found
