@@ -32,9 +32,25 @@ static inline __attribute__((always_inline)) int32_t tc_rq_apply(int32_t acc, co
 /* acc → the unclamped requantized value plus the output zero point (TC_RQ_RIGHT records). */
 static inline __attribute__((always_inline)) int32_t tc_rq_apply_right(int32_t acc, const int32_t *r)
 {
+#if defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && !defined(TC_RQ_PORTABLE)
+    /* The same in 6 instructions (gcc makes 12 of the C): two LDRD, SMLAL, and the sign
+     * correction as a second SMLAL of (acc >>> 31) by -2^31. Records are word-aligned. */
+    int32_t lo, hi, m, post, neg;
+    __asm__("ldrd %[lo], %[hi], [%[r]]\n\t"
+            "ldrd %[m], %[post], [%[r], #8]\n\t"
+            "smlal %[lo], %[hi], %[acc], %[m]\n\t"
+            "lsr %[neg], %[acc], #31\n\t"
+            "smlal %[lo], %[hi], %[neg], %[min]\n\t"
+            "asr %[hi], %[hi], %[post]"
+            : [lo] "=&r"(lo), [hi] "=&r"(hi), [m] "=&r"(m), [post] "=&r"(post), [neg] "=&r"(neg)
+            : [acc] "r"(acc), [r] "r"(r), [min] "r"(INT32_MIN), "m"(*(const int32_t(*)[4])r));
+    (void)lo;
+    return hi;
+#else
     int64_t v = tc_rq_k(r) + (int64_t)acc * r[2];
     v -= (int64_t)((uint32_t)acc & 0x80000000u);
     return (int32_t)(v >> 32) >> r[3];
+#endif
 }
 
 #endif /* TC_REQUANT_H */
