@@ -7,6 +7,8 @@ import numpy as np
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import activation_range, multiply_by_quantized_multiplier, quantize_multiplier
 from tinyconv.ops.base import Op, qparams, register
+from tinyconv.requant import requant_records
+from tinyconv.specialise import Variant
 
 ADD_LEFT_SHIFT = 20
 
@@ -52,6 +54,11 @@ class _Binary(Op):
         return graph.tensors[node.outputs[0]].size
 
 
+def add_input_term(q: np.ndarray, offset: int, multiplier: int, shift: int, left_shift: int) -> np.ndarray:
+    """One input's rescaled contribution to an int8 add (what int8_ref sums)."""
+    return multiply_by_quantized_multiplier((np.asarray(q, np.int64) + offset) * (1 << left_shift), multiplier, shift)
+
+
 @register
 class Add(_Binary):
     name = "add"
@@ -77,12 +84,28 @@ class Add(_Binary):
             "left_shift": ADD_LEFT_SHIFT, "act_min": act_min, "act_max": act_max,
         }  # fmt: skip
 
+    def variants(self, node, graph, target):
+        """Each input's rescaled value tabulated over its 256 codes (2 KB), when nothing broadcasts."""
+        shapes = {graph.tensors[i].shape for i in (*node.inputs, node.outputs[0])}
+        if len(shapes) != 1:
+            return []
+        q = node.qattrs
+        codes = np.arange(-128, 128, dtype=np.int64)
+        ta = add_input_term(codes, q["input1_offset"], q["input1_multiplier"], q["input1_shift"], q["left_shift"])
+        tb = add_input_term(codes, q["input2_offset"], q["input2_multiplier"], q["input2_shift"], q["left_shift"])
+        lo, hi = int(ta.min() + tb.min()), int(ta.max() + tb.max())
+        found = requant_records([q["output_multiplier"]], [q["output_shift"]], max(-lo, hi), q["output_offset"],
+                                acc_range=(np.array([lo]), np.array([hi])))  # fmt: skip
+        if found is None:
+            return []
+        kind, rec = found
+        return [Variant("add-lut", "balanced", consts={"lut_a": ta.astype(np.int32), "lut_b": tb.astype(np.int32), "rq": rec.reshape(-1)},
+                        values={"rq_kind": kind}, includes=("tc_add_lut.h",))]  # fmt: skip
+
     def int8_ref(self, node, ins):
         q = node.qattrs
-        a = (ins[0].astype(np.int64) + q["input1_offset"]) * (1 << q["left_shift"])
-        b = (ins[1].astype(np.int64) + q["input2_offset"]) * (1 << q["left_shift"])
-        sa = multiply_by_quantized_multiplier(a, q["input1_multiplier"], q["input1_shift"])
-        sb = multiply_by_quantized_multiplier(b, q["input2_multiplier"], q["input2_shift"])
+        sa = add_input_term(ins[0], q["input1_offset"], q["input1_multiplier"], q["input1_shift"], q["left_shift"])
+        sb = add_input_term(ins[1], q["input2_offset"], q["input2_multiplier"], q["input2_shift"], q["left_shift"])
         y = multiply_by_quantized_multiplier(sa + sb, q["output_multiplier"], q["output_shift"]) + q["output_offset"]
         return [np.clip(y, q["act_min"], q["act_max"]).astype(np.int8)]
 
