@@ -245,4 +245,13 @@ class FullyConnected(Op):
         return {"multiplier": node.qattrs["multiplier"], "shift": node.qattrs["shift"]}
 
     def variants(self, node, graph, target):
-        return requant_variants(node, graph, target)
+        out = requant_variants(node, graph, target)
+        w = graph.tensors[node.inputs[1]].data
+        if out and w.shape[0] >= 4:
+            q = node.qattrs
+            bias = graph.tensors[node.inputs[2]].data if q["has_bias"] else None
+            words, folded = dsp_fc_quads(w, bias, q["input_offset"])
+            base = out[0]
+            out.insert(0, Variant(base.name.replace("dsp-", "dsp-w16-"), "speed", consts={**base.consts, "wpack": words, "wpack_bias": folded},
+                                  values=base.values))  # fmt: skip
+        return out

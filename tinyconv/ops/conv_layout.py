@@ -64,3 +64,25 @@ def pad_rows(w: np.ndarray, run: int) -> np.ndarray:
     out = np.zeros((cout, kh, run), w.dtype)
     out[:, :, : kw * cin] = w.reshape(cout, kh, kw * cin)
     return out
+
+
+def dsp_fc_quads(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fully connected weights [out, in] → (int16 words, int32 biases) for tcd_fc_quads
+    (kernels/dsp): per 4 rows r0..r3 (out // 4 quads; the rest are not packed), per 4 inputs k,
+    for each row the words (w[k], w[k+2]), (w[k+1], w[k+3]); then per tail input the words
+    (r0, r1), (r2, r3). Biases: bias + input_offset * sum(w) over every row (folded so the
+    kernel widens inputs without the offset; exact in int32 as the sum itself is)."""
+    w16 = np.asarray(w, np.int16)
+    out_f, n = w16.shape
+    n4 = n & ~3
+    words = []
+    for o in range(0, out_f // 4 * 4, 4):
+        rows = w16[o : o + 4]
+        for k in range(0, n4, 4):
+            for r in rows:
+                words += [r[k], r[k + 2], r[k + 1], r[k + 3]]
+        for k in range(n4, n):
+            words += [rows[0][k], rows[1][k], rows[2][k], rows[3][k]]
+    b = np.zeros(out_f, np.int64) if bias is None else np.asarray(bias, np.int64)
+    folded = b + input_offset * w16.astype(np.int64).sum(axis=1)
+    return np.array(words, np.int16), folded.astype(np.int32)

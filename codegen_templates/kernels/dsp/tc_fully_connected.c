@@ -19,12 +19,72 @@ static inline __attribute__((always_inline)) int8_t tcd_fc_requant(int32_t acc, 
 }
 
 
+/* Rows [0, 4 * quads) from int16 weights laid out offline (tinyconv/ops/conv_layout.py
+ * dsp_fc_quads: per 4 rows, per 4 inputs, rows 0..3 each as the words (k, k+2), (k+1, k+3), then
+ * per tail input the words (row 0, row 1), (row 2, row 3)) and biases with the input offset
+ * folded in (bias + offset * sum(w)), so inputs widen without it. Per 4 inputs x 4 rows: LDR,
+ * 2 SXTB16, 2 LDM, 8 SMLAD (inline assembly; gcc 12 spills this loop). */
+#define TCD_FC_GROUP                                        \
+    "ldr %[xo], [%[x]], #4\n\t"                           \
+    "sxtb16 %[xe], %[xo]\n\t"                             \
+    "sxtb16 %[xo], %[xo], ror #8\n\t"                     \
+    "ldm %[w]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"         \
+    "smlad %[s0], %[xe], %[w0], %[s0]\n\t"                \
+    "smlad %[s1], %[xe], %[w2], %[s1]\n\t"                \
+    "smlad %[s0], %[xo], %[w1], %[s0]\n\t"                \
+    "smlad %[s1], %[xo], %[w3], %[s1]\n\t"                \
+    "ldm %[w]!, {%[w0], %[w1], %[w2], %[w3]}\n\t"         \
+    "smlad %[s2], %[xe], %[w0], %[s2]\n\t"                \
+    "smlad %[s3], %[xe], %[w2], %[s3]\n\t"                \
+    "smlad %[s2], %[xo], %[w1], %[s2]\n\t"                \
+    "smlad %[s3], %[xo], %[w3], %[s3]\n\t"
+
+static int32_t tcd_fc_quads(const tc_fc_params *p, const int8_t *in, const int32_t *mult, const int32_t *shift,
+                            int8_t *out)
+{
+    const int32_t n = p->in_features, n4 = n & ~3, quads = p->out_features >> 2;
+    const int32_t *wq = (const int32_t *)p->wpack;
+    for (int32_t o = 0; o < 4 * quads; o += 4) {
+        int32_t s0 = p->wpack_bias[o], s1 = p->wpack_bias[o + 1], s2 = p->wpack_bias[o + 2], s3 = p->wpack_bias[o + 3];
+        const int8_t *x = in;
+        register int32_t w0 __asm__("r8"), w1 __asm__("r9"), w2 __asm__("r10"), w3 __asm__("r11");
+        int32_t xe, xo;
+        int32_t g = n4 >> 2;
+        if (g & 1) {
+            __asm__ volatile(TCD_FC_GROUP
+                             : [x] "+r"(x), [w] "+r"(wq), [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3),
+                               [xe] "=&r"(xe), [xo] "=&r"(xo), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                             :
+                             : "memory");
+        }
+        for (g >>= 1; g > 0; --g) {
+            __asm__ volatile(TCD_FC_GROUP TCD_FC_GROUP
+                             : [x] "+r"(x), [w] "+r"(wq), [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3),
+                               [xe] "=&r"(xe), [xo] "=&r"(xo), [w0] "=&r"(w0), [w1] "=&r"(w1), [w2] "=&r"(w2), [w3] "=&r"(w3)
+                             :
+                             : "memory");
+        }
+        for (int32_t k = n4; k < n; ++k, wq += 2) {
+            const int32_t v = *x++;
+            s0 = __smlabb(v, wq[0], s0);
+            s1 = __smlabt(v, wq[0], s1);
+            s2 = __smlabb(v, wq[1], s2);
+            s3 = __smlabt(v, wq[1], s3);
+        }
+        out[o] = tcd_fc_requant(s0, o, mult, shift, p);
+        out[o + 1] = tcd_fc_requant(s1, o + 1, mult, shift, p);
+        out[o + 2] = tcd_fc_requant(s2, o + 2, mult, shift, p);
+        out[o + 3] = tcd_fc_requant(s3, o + 3, mult, shift, p);
+    }
+    return 4 * quads;
+}
+
 void tc_fully_connected_s8(const tc_fc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     const int32_t n = p->in_features, off = p->input_offset;
     const int32_t off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
-    int32_t o = 0;
+    int32_t o = p->wpack ? tcd_fc_quads(p, in, mult, shift, out) : 0;
     for (; o + 1 < p->out_features; o += 2) {
         const int8_t *x = in, *wa = w + o * n, *wb = wa + n;
         int32_t s0 = bias ? bias[o] : 0, s1 = bias ? bias[o + 1] : 0;
