@@ -137,7 +137,8 @@ def requant_variants(node, graph, target, inline_template=None, inline_header=No
         packed = None
         if node.op == "conv2d" and node.attrs["groups"] == 1:
             run = dsp_row_run(w.shape, node.attrs)
-            packed = {**rq, "wpack": dsp_pairs_int16(pad_rows(w, run) if run else w)}
+            rows = pad_rows(w, run) if run else w
+            packed = {**rq, "wpack": dsp_pairs_int16(rows, dsp_chunk(rows[0].size))}
             kind = {**kind, "wpack_run": run}
         elif node.op == "conv2d" and node.attrs["groups"] == cin == w.shape[0] and cin >= 4:  # depthwise, multiplier 1
             packed = {**rq, "wpack": dsp_depthwise_int16(w)}

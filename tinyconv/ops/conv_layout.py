@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-DSP_CHUNK = 128  # kernels/dsp TCD_K: values of a patch per chunk
+DSP_CHUNK = 128  # kernels/dsp TCD_K: values of a patch per chunk in the shared kernels
+DSP_CHUNK_SPEED = 288  # TCD_K_SPEED: a patch up to this long is one chunk in per-layer code
+
+
+def dsp_chunk(k: int) -> int:
+    """The chunk length per-layer DSP code uses for a patch of k values (tcd_conv_s8's choice)."""
+    return k if k <= DSP_CHUNK_SPEED else DSP_CHUNK
 
 
 def dsp_pairs_int16(w: np.ndarray, chunk: int = DSP_CHUNK) -> np.ndarray:
@@ -55,7 +61,7 @@ def dsp_row_run(w_shape, attrs) -> int:
     if attrs["groups"] != 1 or dil[1] != 1 or (kh == 1 and kw == 1 and pads[0] == 0 and pads[1] == 0):
         return 0
     run = -(-kw * cin // 4) * 4
-    return run if kh * run <= DSP_CHUNK else 0
+    return run if kh * run <= DSP_CHUNK_SPEED else 0
 
 
 def pad_rows(w: np.ndarray, run: int) -> np.ndarray:

@@ -33,6 +33,12 @@
 #ifndef TCD_FN
 #define TCD_FN static inline __attribute__((always_inline))
 #endif
+/* The per-layer (speed) paths read offline layouts (p->wpack) and a larger patch buffer; the
+ * shared out-of-line kernels (tc_conv.c sets TCD_SPEED 0) leave them out, keeping their size. */
+#ifndef TCD_SPEED
+#define TCD_SPEED 1
+#endif
+#define TCD_K_SPEED 288 /* patch values per chunk in per-layer code: 1152 bytes of stack */
 
 
 /* s[0] += x.wa, s[1] += x.wb */
@@ -187,7 +193,7 @@ TCD_FN void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb,
     int32_t s0 = *ps0, s1 = *ps1, s2 = *ps2, s3 = *ps3;
     const int32_t n4 = n & ~3;
     const int32_t *b = buf;
-    if (wq) {
+    if (TCD_SPEED && wq) {
         register int32_t x0 __asm__("r8"), x1 __asm__("r9"), x2 __asm__("r10"), x3 __asm__("r11");
         int32_t fa, fb;
         int32_t g = n4 >> 2;
@@ -289,8 +295,8 @@ TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *bu
 TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
 {
-    int32_t buf[TCD_K];
-    const int32_t rows = p->wpack != NULL && p->wpack_run > 0;
+    int32_t buf[TCD_SPEED ? TCD_K_SPEED : TCD_K];
+    const int32_t rows = TCD_SPEED && p->wpack != NULL && p->wpack_run > 0;
     const int32_t K = rows ? p->k_h * p->wpack_run : p->k_h * p->k_w * p->in_c, K4 = K & ~3;
     const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
     const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
@@ -473,7 +479,8 @@ TCD_FN void tcd_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t 
                 const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     if (p->groups == 1) {
-        if (p->k_h * p->k_w * p->in_c <= TCD_K || (p->wpack && p->wpack_run)) tcd_conv_patch(p, in, w, bias, mult, shift, out);
+        const int32_t K = p->k_h * p->k_w * p->in_c;
+        if (K <= TCD_K || (TCD_SPEED && ((p->wpack && p->wpack_run) || K <= TCD_K_SPEED))) tcd_conv_patch(p, in, w, bias, mult, shift, out);
         else tcd_conv_patch_chunked(p, in, w, bias, mult, shift, out);
         return;
     }
@@ -658,7 +665,7 @@ TCD_FN void tcd_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, con
     const int32_t is3x3 = p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
     const int32_t c1 = p->in_c, r1 = p->in_w * p->in_c;
     int32_t oc_start = 0;
-    if (mult_c == 1 && p->wpack && p->in_c >= 4) {
+    if (TCD_SPEED && mult_c == 1 && p->wpack && p->in_c >= 4) {
         oc_start = p->in_c & ~3;
         tcd_dw_packed(p, in, bias, mult, shift, out, oc_start);
     } else if (mult_c == 1 && ntap <= TCD_DW_WORDS / 2 && p->in_c >= 4) {
