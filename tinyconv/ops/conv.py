@@ -108,44 +108,55 @@ def _prepare_weighted(node, graph, bias_index: int, weight_index: int, out_name:
     }
 
 
-# Rough code flash of one inlined layer kernel (measured: 1.5-3 KB on M4 at -O2).
-INLINE_CODE_BYTES = 3000
+# Rough code flash of one inlined layer kernel (measured: 0.5-3 KB on M4 at -O2).
+INLINE_CODE_BYTES = 2000
 
 
-def requant_variants(node, graph, target, inline_template=None, inline_header=None) -> list[Variant]:
-    """DSP (M4/M7) variants: fast requantization records (balanced: 16 bytes per output channel)
-    and, at speed, the kernel inlined into a per-layer function with literal parameters."""
-    weight_index, bias_index = 1, 2
+def dsp_variants(node, graph, target, template: str, header: str, packed: dict | None) -> list[Variant]:
+    """DSP (M4/M7) per-layer variants: the kernel inlined into the layer's own function with literal
+    parameters and fast requantization records (balanced: 16 bytes per output channel), and at
+    speed also the weights laid out offline (`packed`: extra consts and template values)."""
     if target.backends[0] != "dsp":
         return []
     q = node.qattrs
-    w = graph.tensors[node.inputs[weight_index]].data
-    bias = graph.tensors[node.inputs[bias_index]].data if q["has_bias"] else None
+    w = graph.tensors[node.inputs[1]].data
+    bias = graph.tensors[node.inputs[2]].data if q["has_bias"] else None
     found = requant_records(q["multiplier"], q["shift"], accumulator_bound(w, bias, q["input_offset"]), q["output_offset"],
                             acc_range=accumulator_range(w, bias, q["input_offset"]))  # fmt: skip
     if found is None:
         return []
     rq_kind, recs = found
-    right = rq_kind == KIND_RIGHT
-    kind = {"rq_kind": rq_kind}
-    rq = {"rq": recs.reshape(-1)}
-    out = [Variant(f"dsp-rq{'-right' if right else ''}", "balanced", consts=rq, values=kind)]
-    if inline_template:
-        out.insert(0, Variant(f"dsp-inline-rq{'-right' if right else ''}", "speed", consts=rq, values=kind,
-                              includes=(inline_header,), defs_template=inline_template, code_bytes=INLINE_CODE_BYTES))  # fmt: skip
-        cin = graph.tensors[node.inputs[0]].shape[-1]
-        packed = None
-        if node.op == "conv2d" and node.attrs["groups"] == 1:
-            run = dsp_row_run(w.shape, node.attrs)
-            rows = pad_rows(w, run) if run else w
-            packed = {**rq, "wpack": dsp_pairs_int16(rows, dsp_chunk(rows[0].size))}
-            kind = {**kind, "wpack_run": run}
-        elif node.op == "conv2d" and node.attrs["groups"] == cin == w.shape[0] and cin >= 4:  # depthwise, multiplier 1
-            packed = {**rq, "wpack": dsp_depthwise_int16(w)}
-        if packed is not None:
-            out.insert(0, Variant(f"dsp-inline-w16-rq{'-right' if right else ''}", "speed", consts=packed, values=kind,
-                                  includes=(inline_header,), defs_template=inline_template, code_bytes=INLINE_CODE_BYTES))  # fmt: skip
+    suffix = "-right" if rq_kind == KIND_RIGHT else ""
+    rq, kind = {"rq": recs.reshape(-1)}, {"rq_kind": rq_kind}
+    common = dict(includes=(header,), defs_template=template, code_bytes=INLINE_CODE_BYTES)
+    out = [Variant(f"dsp-inline-rq{suffix}", "balanced", consts=rq, values=kind, **common)]
+    if packed is not None:
+        consts, values = packed
+        out.insert(0, Variant(f"dsp-inline-w16-rq{suffix}", "speed", consts={**rq, **consts}, values={**kind, **values}, **common))
     return out
+
+
+def conv_packing(node, graph) -> tuple[dict, dict] | None:
+    """The offline int16 layout kernels/dsp reads for this conv, if it has one."""
+    w = graph.tensors[node.inputs[1]].data
+    cin = graph.tensors[node.inputs[0]].shape[-1]
+    if node.attrs["groups"] == 1:
+        run = dsp_row_run(w.shape, node.attrs)
+        rows = pad_rows(w, run) if run else w
+        return {"wpack": dsp_pairs_int16(rows, dsp_chunk(rows[0].size))}, {"wpack_run": run}
+    if node.attrs["groups"] == cin == w.shape[0] and cin >= 4:  # depthwise, multiplier 1
+        return {"wpack": dsp_depthwise_int16(w)}, {}
+    return None
+
+
+def fc_packing(node, graph) -> tuple[dict, dict] | None:
+    w = graph.tensors[node.inputs[1]].data
+    if w.shape[0] < 4:
+        return None
+    q = node.qattrs
+    bias = graph.tensors[node.inputs[2]].data if q["has_bias"] else None
+    words, folded = dsp_fc_quads(w, bias, q["input_offset"])
+    return {"wpack": words, "wpack_bias": folded}, {}
 
 
 @register
@@ -201,7 +212,7 @@ class Conv2D(Op):
         return {"multiplier": node.qattrs["multiplier"], "shift": node.qattrs["shift"]}
 
     def variants(self, node, graph, target):
-        return requant_variants(node, graph, target, "ops/conv2d_inline.c.j2", "tc_conv_dsp.h")
+        return dsp_variants(node, graph, target, "ops/conv2d_inline.c.j2", "tc_conv_dsp.h", conv_packing(node, graph))
 
 
 @register
@@ -246,13 +257,5 @@ class FullyConnected(Op):
         return {"multiplier": node.qattrs["multiplier"], "shift": node.qattrs["shift"]}
 
     def variants(self, node, graph, target):
-        out = requant_variants(node, graph, target)
-        w = graph.tensors[node.inputs[1]].data
-        if out and w.shape[0] >= 4:
-            q = node.qattrs
-            bias = graph.tensors[node.inputs[2]].data if q["has_bias"] else None
-            words, folded = dsp_fc_quads(w, bias, q["input_offset"])
-            base = out[0]
-            out.insert(0, Variant(base.name.replace("dsp-", "dsp-w16-"), "speed", consts={**base.consts, "wpack": words, "wpack_bias": folded},
-                                  values=base.values))  # fmt: skip
-        return out
+        return dsp_variants(node, graph, target, "ops/fully_connected_inline.c.j2", "tc_fully_connected_dsp.h",
+                            fc_packing(node, graph))  # fmt: skip

@@ -2,7 +2,9 @@
  * the portable tc_conv.h API. The code is in tc_conv_dsp.h, which per-layer specialised layers
  * (--optimize speed) inline with literal parameters. */
 #define TCD_FN static
+#define TCD_INL static inline
 #define TCD_SPEED 0
+#define TC_RQ_ENABLED 0 /* layers with requantization records use per-layer code */
 #include "tc_conv_dsp.h"
 
 void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,

@@ -32,6 +32,7 @@
 
 #ifndef TCD_FN
 #define TCD_FN static inline __attribute__((always_inline))
+#define TCD_INL static inline __attribute__((always_inline))
 #endif
 /* The per-layer (speed) paths read offline layouts (p->wpack) and a larger patch buffer; the
  * shared out-of-line kernels (tc_conv.c sets TCD_SPEED 0) leave them out, keeping their size. */
@@ -42,7 +43,7 @@
 
 
 /* s[0] += x.wa, s[1] += x.wb */
-TCD_FN void tcd_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t off,
+TCD_INL void tcd_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t off,
                                int32_t off2, int32_t *s)
 {
     int32_t s0 = s[0], s1 = s[1];
@@ -66,7 +67,7 @@ TCD_FN void tcd_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int
     s[1] = s1;
 }
 
-TCD_FN int32_t tcd_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t off, int32_t off2, int32_t s)
+TCD_INL int32_t tcd_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t off, int32_t off2, int32_t s)
 {
     for (int32_t k = n >> 2; k > 0; --k) {
         const int32_t vx = tcd_ld4(x), v = tcd_ld4(w);
@@ -88,7 +89,7 @@ TCD_FN int32_t tcd_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t 
  * pairs (a, b). Values are x + input_offset; padding is 0. 4 * TCD_K bytes on the stack. */
 #define TCD_K 128
 
-TCD_FN void tcd_put(int32_t *buf, int32_t K4, int32_t j, int32_t k, int32_t v)
+TCD_INL void tcd_put(int32_t *buf, int32_t K4, int32_t j, int32_t k, int32_t v)
 {
     const int32_t idx = k < K4 ? ((k & ~3) + 2 * j + (k & 1)) * 2 + ((k >> 1) & 1) : 2 * k + j;
     const int16_t h = (int16_t)v;
@@ -187,7 +188,7 @@ TCD_FN void tcd_fill_pointwise(const int8_t *x, int32_t *buf, int32_t K, int32_t
 
 /* s0, s1 (+)= pixel 0 . channels a, b; s2, s3 (+)= pixel 1 . a, b over n patch values of buf.
  * wq: the pair's int16 words (offline layout) or NULL: int8 rows wa, wb widened here. */
-TCD_FN void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb, const int32_t *wq, int32_t n,
+TCD_INL void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb, const int32_t *wq, int32_t n,
                          int32_t *ps0, int32_t *ps1, int32_t *ps2, int32_t *ps3)
 {
     int32_t s0 = *ps0, s1 = *ps1, s2 = *ps2, s3 = *ps3;

@@ -12,10 +12,15 @@ static inline int8_t tc_conv_requant(int32_t acc, int32_t m, int32_t sh, const t
 }
 
 /* The same for channel oc, through the fast records when the layer has them (p->rq_kind is a
- * literal in per-layer inlined code, so the branch folds away there). */
+ * literal in per-layer inlined code, so the branch folds away there; shared out-of-line kernels
+ * define TC_RQ_ENABLED 0 and keep only the reference path). */
+#ifndef TC_RQ_ENABLED
+#define TC_RQ_ENABLED 1
+#endif
 static inline __attribute__((always_inline)) int8_t tc_conv_requant_ch(int32_t acc, int32_t oc, const int32_t *mult,
                                                                       const int32_t *shift, const tc_conv_params *p)
 {
+    if (!TC_RQ_ENABLED) return tc_conv_requant(acc, mult[oc], shift[oc], p);
     int32_t y;
     if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * oc); /* zero point included */
     else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * oc) + p->output_offset;

@@ -52,19 +52,19 @@ static inline int32_t tc_clamp(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* tc_clamp to int8 bounds: the [-128, 127] part is one SSAT where the core has it (then only a
- * bound inside that range costs a compare; literal bounds fold away). */
+/* tc_clamp to int8 bounds. With literal bounds (per-layer code) the [-128, 127] part is one SSAT
+ * where the core has it, and only a bound inside that range costs a compare. */
 static inline int8_t tc_clamp_s8(int32_t v, int32_t lo, int32_t hi)
 {
 #if defined(__ARM_FEATURE_SAT)
-    v = __builtin_arm_ssat(v, 8);
+    if (__builtin_constant_p(lo) && __builtin_constant_p(hi)) {
+        v = __builtin_arm_ssat(v, 8);
+        if (lo > -128) v = v < lo ? lo : v;
+        if (hi < 127) v = v > hi ? hi : v;
+        return (int8_t)v;
+    }
 #endif
-    if (lo > -128) v = v < lo ? lo : v;
-    if (hi < 127) v = v > hi ? hi : v;
-#if !defined(__ARM_FEATURE_SAT)
-    v = v < -128 ? -128 : (v > 127 ? 127 : v);
-#endif
-    return (int8_t)v;
+    return (int8_t)tc_clamp(v, lo, hi);
 }
 
 #endif /* TC_FIXEDPOINT_H */
