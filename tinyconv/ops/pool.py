@@ -15,6 +15,7 @@ import numpy as np
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import activation_range, quantize_multiplier, requantize
 from tinyconv.ops.base import SAME_AS_INPUT, Op, max_centred_int8, out_shape_1d, pad_nhwc, qparams, refuse_int32_overflow, register
+from tinyconv.specialise import Variant
 
 
 def _pool_out_shape(node, graph):
@@ -129,6 +130,16 @@ class AvgPool2D(Op):
         p = _requant_params(graph, node, node.inputs[0], node.outputs[0])
         p["requantize"] = qparams(graph, node.inputs[0]) != qparams(graph, node.outputs[0])
         return p
+
+    def variants(self, node, graph, target):
+        """kernels/dsp global average: the window is the whole input (no padding), channels in
+        groups of 4, and the int16 lane sums cannot wrap (pixels * 128 < 2^15)."""
+        n, h, w, c = graph.tensors[node.inputs[0]].shape
+        a = node.attrs
+        whole = tuple(a["kernel"]) == (h, w) and not any(a["pads"]) and graph.tensors[node.outputs[0]].shape[1:3] == (1, 1)
+        if target.backends[0] != "dsp" or not whole or c % 4 or h * w * 128 >= 1 << 15:
+            return []
+        return [Variant("dsp-global-avg", "balanced", includes=("tc_pool_dsp.h",), values={"hw": h * w, "channels": c})]
 
     def int8_ref(self, node, ins):
         a, q = node.attrs, node.qattrs

@@ -205,6 +205,7 @@ TCD_INL void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb
                              :
                              : "memory");
         }
+#pragma GCC unroll 4
         for (g >>= 1; g > 0; --g) {
             __asm__ volatile(TCD_W16_GROUP TCD_W16_GROUP
                              : [b] "+r"(b), [w] "+r"(wq), [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3),
