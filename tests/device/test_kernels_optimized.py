@@ -119,12 +119,12 @@ def _calib(graph: Graph, sign: int, n: int = 6) -> np.ndarray:
 _CACHE: dict = {}
 
 
-def _compiled(tmp_root: Path, gname: str, sign: int, target: str):
-    key = (gname, sign, target)
+def _compiled(tmp_root: Path, gname: str, sign: int, target: str, optimize: str = "balanced"):
+    key = (gname, sign, target, optimize)
     if key not in _CACHE:
         g = GRAPHS[gname]()
         calib = _calib(g, sign)
-        c = compile_model(g, calib=calib, target=target, outdir=tmp_root / f"{gname}_{sign}_{target}")
+        c = compile_model(g, calib=calib, target=target, outdir=tmp_root / f"{gname}_{sign}_{target}_{optimize}", optimize=optimize)
         s, z = c.graph.tensors["x"].quant.scalar()
         _CACHE[key] = (c, quantize(calib, s, z))
     return _CACHE[key]
@@ -148,6 +148,18 @@ def test_bit_exact(root, device, gname, sign):
         assert zp == (-128 if sign > 0 else 127)
     expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
     got = api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1)).outputs
+    assert np.array_equal(np.asarray(got).reshape(expected.shape), expected)
+
+
+@pytest.mark.parametrize("optimize", ["size", "speed"])
+@pytest.mark.parametrize("gname,sign", [("conv_mix", 1), ("pointwise", -1), ("big_filter", 0)])
+def test_bit_exact_other_levels_m4(root, gname, sign, optimize):
+    """The other --optimize levels on qemu-m4 (the tests above use the default, balanced): size
+    runs the shared out-of-line DSP kernels, speed the int16 offline layouts."""
+    need("qemu-m4")
+    c, xq = _compiled(root, gname, sign, "cortex-m4", optimize)
+    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
+    got = api.run_inputs(c.library.outdir, "qemu-m4", xq.reshape(len(xq), -1)).outputs
     assert np.array_equal(np.asarray(got).reshape(expected.shape), expected)
 
 
