@@ -60,19 +60,20 @@ def cases() -> list[Case]:
     return out
 
 
-def run_case(case: Case, device: str, n_check: int) -> dict:
+def run_case(case: Case, device: str, n_check: int, optimize: str = "balanced") -> dict:
     from tinyconv.check import run_check
     from tinyconv.profile import run_profile
 
-    row = {"model": case.model, "route": case.route, "device": device}
+    row = {"model": case.model, "route": case.route, "device": device, "optimize": optimize}
     inputs = np.load(case.inputs)
     check_inputs = inputs[:n_check] if inputs.shape[0] > n_check else inputs
     t0 = time.perf_counter()
-    report, _, compiled = run_check(case.path, device=device, calib=case.calib, inputs=check_inputs, compare_onnxruntime=False)
+    report, _, compiled = run_check(case.path, device=device, calib=case.calib, inputs=check_inputs, compare_onnxruntime=False,
+                                    optimize=optimize)  # fmt: skip
     row.update(bit_exact=report["bit_exact"], checked_inputs=report["inputs"], mismatches=report["mismatches"],
                sqnr_db=(report["sqnr_db"][0]["sqnr_db"] if report["sqnr_db"] else None), check_seconds=round(time.perf_counter() - t0, 2))  # fmt: skip
     if device != "host":
-        prof = run_profile(case.path, device=device, calib=case.calib, inputs=check_inputs[:1])
+        prof = run_profile(case.path, device=device, calib=case.calib, inputs=check_inputs[:1], optimize=optimize)
         for k in ("instructions_per_inference", "cycles_per_inference", "per_mac", "macs", "arena_bytes", "stack_bytes",
                   "flash_weights_bytes", "flash_code_bytes", "ram_static_bytes", "compile_seconds"):  # fmt: skip
             if k in prof:
@@ -88,15 +89,16 @@ def run_case(case: Case, device: str, n_check: int) -> dict:
     return row
 
 
+
 def print_table(rows: list[dict]) -> None:
-    cols = [("model", "model"), ("route", "route"), ("device", "device"), ("bit_exact", "bit-exact"), ("sqnr_db", "SQNR dB"),
-            ("instructions_per_inference", "instr/inf"), ("tflm_cmsis_nn_instructions", "TFLM+CMSIS-NN"),
-            ("ratio_vs_tflm", "ratio"), ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"),
+    cols = [("model", "model"), ("route", "route"), ("device", "device"), ("optimize", "optimize"), ("bit_exact", "bit-exact"),
+            ("sqnr_db", "SQNR dB"), ("instructions_per_inference", "instr/inf"), ("tflm_cmsis_nn_instructions", "TFLM+CMSIS-NN"),
+            ("ratio_vs_tflm", "ratio"), ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"), ("arena_lower_bound_bytes", "arena LB B"),
             ("stack_bytes", "stack B"), ("flash_weights_bytes", "flash w B"), ("flash_code_bytes", "flash code B"),
             ("compile_seconds", "compile s")]  # fmt: skip
     t = Table(title="tinyconv bench (QEMU instruction counts)", title_justify="left")
     for _, label in cols:
-        t.add_column(label, justify="left" if label in ("model", "route", "device") else "right")
+        t.add_column(label, justify="left" if label in ("model", "route", "device", "optimize") else "right")
     for r in rows:
         cells = []
         for key, _ in cols:
@@ -120,6 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument("--routes", default="float,qdq,tflite")
     ap.add_argument("--devices", default="qemu-m4,qemu-m7,qemu-m55,qemu-aarch64")
     ap.add_argument("--check-inputs", type=int, default=4, help="inputs compared bit for bit per case")
+    ap.add_argument("--optimize", default="speed,balanced", help="comma-separated --optimize levels: speed, balanced (the default), size")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     wanted = set(filter(None, args.models.split(",")))
@@ -129,14 +132,16 @@ def main(argv=None) -> int:
         if (wanted and case.model not in wanted) or case.route not in routes or not case.path.exists():
             continue
         for device in args.devices.split(","):
-            console.print(f"[dim]{case.model} / {case.route} / {device}…[/dim]")
-            try:
-                rows.append(run_case(case, device, args.check_inputs))
-            except Exception as e:  # a failed case is a row, not the end of the bench
-                rows.append({"model": case.model, "route": case.route, "device": device, "error": f"{type(e).__name__}: {e}"})
-                console.print(f"[red]{case.model}/{case.route}/{device}: {e}[/red]")
-                if "--debug" in sys.argv:
-                    traceback.print_exc()
+            for level in args.optimize.split(","):
+                console.print(f"[dim]{case.model} / {case.route} / {device} / {level}…[/dim]")
+                try:
+                    rows.append(run_case(case, device, args.check_inputs, level))
+                except Exception as e:  # a failed case is a row, not the end of the bench
+                    rows.append({"model": case.model, "route": case.route, "device": device, "optimize": level,
+                                 "error": f"{type(e).__name__}: {e}"})  # fmt: skip
+                    console.print(f"[red]{case.model}/{case.route}/{device}/{level}: {e}[/red]")
+                    if "--debug" in sys.argv:
+                        traceback.print_exc()
     print_table(rows)
     text = json.dumps(rows, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     if args.json:
