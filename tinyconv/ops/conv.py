@@ -129,11 +129,22 @@ def dsp_variants(node, graph, target, template: str, header: str, packed: dict |
     suffix = "-right" if rq_kind == KIND_RIGHT else ""
     rq, kind = {"rq": recs.reshape(-1)}, {"rq_kind": rq_kind}
     common = dict(includes=(header,), defs_template=template, code_bytes=INLINE_CODE_BYTES)
-    out = [Variant(f"dsp-inline-rq{suffix}", "balanced", consts=rq, values=kind, **common)]
+    # rows copied by words need no new weight layout when they are whole words already
+    unpadded = {"wpack_run": run} if (run := plain_row_run(node, graph)) else {}
+    out = [Variant(f"dsp-inline-rq{suffix}", "balanced", consts=rq, values={**kind, **unpadded}, **common)]
     if packed is not None:
         consts, values = packed
         out.insert(0, Variant(f"dsp-inline-w16-rq{suffix}", "speed", consts={**rq, **consts}, values={**kind, **values}, **common))
     return out
+
+
+def plain_row_run(node, graph) -> int:
+    """The row length when a dense conv's kernel rows are whole words (no padding needed), else 0."""
+    if node.op != "conv2d":
+        return 0
+    w = graph.tensors[node.inputs[1]].data
+    run = dsp_row_run(w.shape, node.attrs)
+    return run if run and run == w.shape[2] * w.shape[3] else 0
 
 
 def conv_packing(node, graph) -> tuple[dict, dict] | None:

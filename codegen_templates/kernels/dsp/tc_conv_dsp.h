@@ -298,7 +298,9 @@ TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
                            const int32_t *mult, const int32_t *shift, int8_t *out)
 {
     int32_t buf[TCD_SPEED ? TCD_K_SPEED : TCD_K];
-    const int32_t rows = TCD_SPEED && p->wpack != NULL && p->wpack_run > 0;
+    /* kernel rows copied by words: padded rows need the padded weights (wpack); unpadded ones
+     * (k_w * in_c a multiple of 4) read the int8 weights as they are */
+    const int32_t rows = TCD_SPEED && p->wpack_run > 0;
     const int32_t K = rows ? p->k_h * p->wpack_run : p->k_h * p->k_w * p->in_c, K4 = K & ~3;
     const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
     const int32_t pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
@@ -482,7 +484,7 @@ TCD_FN void tcd_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t 
 {
     if (p->groups == 1) {
         const int32_t K = p->k_h * p->k_w * p->in_c;
-        if (K <= TCD_K || (TCD_SPEED && ((p->wpack && p->wpack_run) || K <= TCD_K_SPEED))) tcd_conv_patch(p, in, w, bias, mult, shift, out);
+        if (K <= TCD_K || (TCD_SPEED && (p->wpack_run || K <= TCD_K_SPEED))) tcd_conv_patch(p, in, w, bias, mult, shift, out);
         else tcd_conv_patch_chunked(p, in, w, bias, mult, shift, out);
         return;
     }
