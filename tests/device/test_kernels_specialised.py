@@ -102,11 +102,14 @@ def force_edges(g, rng):
         q["act_min"], q["act_max"] = lo, int(rng.integers(lo + 1, 128))
 
 
-def compile_chain(g, calib, level, outdir):
+TARGETS = {"qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7"}
+
+
+def compile_chain(g, calib, level, outdir, target):
     q = quantize_graph(g, calib, "minmax")
     force_edges(q, np.random.default_rng(int(np.abs(calib).sum() * 1000) % 2**32))
     plan = memory.plan_memory(q)
-    lib = codegen.generate(q, plan, get_target("cortex-m4"), outdir, options=Options(level))
+    lib = codegen.generate(q, plan, get_target(target), outdir, options=Options(level))
     return q, lib
 
 
@@ -120,7 +123,7 @@ def test_specialised_layers_bit_exact(tmp_path_factory, device, p, sign, level):
     x = np.random.default_rng(p["seed"]).normal(size=(3, *g.tensors["x"].shape[1:])).astype(np.float32)
     if sign:  # input zero point -128 (offset 128) or 127 (offset -127)
         x = sign * (np.abs(x) + 0.05)
-    q, lib = compile_chain(g, x, level, tmp_path_factory.mktemp("chain"))
+    q, lib = compile_chain(g, x, level, tmp_path_factory.mktemp("chain"), TARGETS[device])
     variants = {lay["name"]: lay["kernel"] for lay in lib.manifest["layers"]}
     assert variants["first"].startswith("dsp-inline") and variants["fc"].startswith("dsp-inline"), variants
     s, z = q.tensors["x"].quant.scalar()
