@@ -50,3 +50,26 @@ def test_profile_of_example(device, tmp_path):
     assert sum(per_layer) <= total and all(n > 0 for n in per_layer)
     assert r["flash_weights_bytes"] >= 3818 and r["flash_code_bytes"] > 0 and r["stack_bytes"] > 0
     assert r["arena_bytes"] == 640
+
+
+TFLITE = {"kws": "kws_ref_model", "vww": "vww_96_int8", "ic": "pretrainedResnet_quant", "ad": "ad01_int8"}
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.parametrize("device,route", [("qemu-m4", "float"), ("qemu-m4", "qdq"), ("qemu-m4", "tflite"), ("qemu-m7", "tflite")])
+@pytest.mark.parametrize("task", TASKS)
+def test_mlperf_speed_level_on_device(mlperf_dir, device, route, task, tmp_path):
+    """--optimize speed (per-layer kernels, offline int16 layouts) on the DSP boards, every route."""
+    need(device)
+    d = mlperf_dir / task
+    calib = np.load(d / f"calib_{task}.npy")
+    if route == "tflite":
+        model, inputs = d / f"{TFLITE[task]}.tflite", np.load(d / f"{TFLITE[task]}.seed0_input0.npy")
+    else:
+        model, inputs = d / f"{task}_{route}.onnx", calib[:2]
+    report, _, compiled = run_check(model, device=device, calib=calib if route == "float" else None, inputs=inputs,
+                                    workdir=tmp_path, optimize="speed")  # fmt: skip
+    assert report["bit_exact"], f"{report['mismatches']} bytes differ; first layer {report['first_divergent_layer']}"
+    kernels = [lay["kernel"] for lay in compiled.library.manifest["layers"] if lay["op"] in ("conv2d", "fully_connected")]
+    assert kernels and all(k.startswith("dsp-inline") for k in kernels), kernels
