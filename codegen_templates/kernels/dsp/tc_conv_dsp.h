@@ -597,64 +597,78 @@ TCD_FN void tcd_dw_simd(const tc_conv_params *p, const int8_t *in, const int8_t 
  * the int16 words (c0, c2), (c1, c3)). Pixel by pixel, 4 channels per pass; a window entirely
  * inside the input runs the taps with constant trip counts (unrolled when the params are
  * literals), a border window only the taps inside. */
-TCD_FN void tcd_dw_packed(const tc_conv_params *p, const int8_t *in, const int32_t *bias, const int32_t *mult,
-                          const int32_t *shift, int8_t *out, int32_t nc)
+/* One pixel's channel groups of tcd_dw_packed; called with `full` a literal so each copy has
+ * one tap loop (the unrolled interior one or the bounded border one). */
+static inline __attribute__((always_inline)) void tcd_dw_pixel(const tc_conv_params *p, const int8_t *xbase, int8_t *o,
+                                                              const int32_t *bias, const int32_t *mult,
+                                                              const int32_t *shift, int32_t G, int32_t full,
+                                                              int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1)
 {
-    const int32_t ntap = p->k_h * p->k_w, G = nc >> 2;
+    const int32_t ntap = p->k_h * p->k_w;
     const int32_t *wp = (const int32_t *)p->wpack;
     const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
     const int32_t xstep = p->dil_w * p->in_c, ystep = p->dil_h * p->in_w * p->in_c;
+    for (int32_t g = 0; g < G; ++g) {
+        const int32_t c = 4 * g;
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        if (bias) {
+            s0 = bias[c];
+            s1 = bias[c + 1];
+            s2 = bias[c + 2];
+            s3 = bias[c + 3];
+        }
+        const int8_t *xg = xbase + c;
+        const int32_t *wg = wp + 2 * ntap * g;
+        if (full) {
+#pragma GCC unroll 8
+            for (int32_t ky = 0; ky < p->k_h; ++ky) {
+#pragma GCC unroll 8
+                for (int32_t kx = 0; kx < p->k_w; ++kx) {
+                    const int32_t v = tcd_ld4(xg + ky * ystep + kx * xstep);
+                    const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
+                    const int32_t *wt = wg + 2 * (ky * p->k_w + kx);
+                    s0 = __smlabb(xe, wt[0], s0);
+                    s2 = __smlatt(xe, wt[0], s2);
+                    s1 = __smlabb(xo, wt[1], s1);
+                    s3 = __smlatt(xo, wt[1], s3);
+                }
+            }
+        } else {
+            for (int32_t ky = ky0; ky < ky1; ++ky) {
+                for (int32_t kx = kx0; kx < kx1; ++kx) {
+                    const int32_t v = tcd_ld4(xg + (ky - ky0) * ystep + (kx - kx0) * xstep);
+                    const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
+                    const int32_t *wt = wg + 2 * (ky * p->k_w + kx);
+                    s0 = __smlabb(xe, wt[0], s0);
+                    s2 = __smlatt(xe, wt[0], s2);
+                    s1 = __smlabb(xo, wt[1], s1);
+                    s3 = __smlatt(xo, wt[1], s3);
+                }
+            }
+        }
+        o[c] = tc_conv_requant_ch(s0, c, mult, shift, p);
+        o[c + 1] = tc_conv_requant_ch(s1, c + 1, mult, shift, p);
+        o[c + 2] = tc_conv_requant_ch(s2, c + 2, mult, shift, p);
+        o[c + 3] = tc_conv_requant_ch(s3, c + 3, mult, shift, p);
+    }
+}
+
+TCD_FN void tcd_dw_packed(const tc_conv_params *p, const int8_t *in, const int32_t *bias, const int32_t *mult,
+                          const int32_t *shift, int8_t *out, int32_t nc)
+{
+    const int32_t G = nc >> 2;
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
             const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
-            const int32_t full = ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w;
             const int8_t *xbase = in + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * p->in_c;
             int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
-            for (int32_t g = 0; g < G; ++g) {
-                const int32_t c = 4 * g;
-                int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                if (bias) {
-                    s0 = bias[c];
-                    s1 = bias[c + 1];
-                    s2 = bias[c + 2];
-                    s3 = bias[c + 3];
-                }
-                const int8_t *xg = xbase + c;
-                const int32_t *wg = wp + 2 * ntap * g;
-                if (full) {
-#pragma GCC unroll 8
-                    for (int32_t ky = 0; ky < p->k_h; ++ky) {
-#pragma GCC unroll 8
-                        for (int32_t kx = 0; kx < p->k_w; ++kx) {
-                            const int32_t v = tcd_ld4(xg + ky * ystep + kx * xstep);
-                            const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
-                            const int32_t *wt = wg + 2 * (ky * p->k_w + kx);
-                            s0 = __smlabb(xe, wt[0], s0);
-                            s2 = __smlatt(xe, wt[0], s2);
-                            s1 = __smlabb(xo, wt[1], s1);
-                            s3 = __smlatt(xo, wt[1], s3);
-                        }
-                    }
-                } else {
-                    for (int32_t ky = ky0; ky < ky1; ++ky) {
-                        for (int32_t kx = kx0; kx < kx1; ++kx) {
-                            const int32_t v = tcd_ld4(xg + (ky - ky0) * ystep + (kx - kx0) * xstep);
-                            const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
-                            const int32_t *wt = wg + 2 * (ky * p->k_w + kx);
-                            s0 = __smlabb(xe, wt[0], s0);
-                            s2 = __smlatt(xe, wt[0], s2);
-                            s1 = __smlabb(xo, wt[1], s1);
-                            s3 = __smlatt(xo, wt[1], s3);
-                        }
-                    }
-                }
-                o[c] = tc_conv_requant_ch(s0, c, mult, shift, p);
-                o[c + 1] = tc_conv_requant_ch(s1, c + 1, mult, shift, p);
-                o[c + 2] = tc_conv_requant_ch(s2, c + 2, mult, shift, p);
-                o[c + 3] = tc_conv_requant_ch(s3, c + 3, mult, shift, p);
+            if (ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w) {
+                tcd_dw_pixel(p, xbase, o, bias, mult, shift, G, 1, 0, p->k_h, 0, p->k_w);
+            } else {
+                tcd_dw_pixel(p, xbase, o, bias, mult, shift, G, 0, ky0, ky1, kx0, kx1);
             }
         }
     }
