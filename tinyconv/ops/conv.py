@@ -17,8 +17,8 @@ import numpy as np
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import activation_range, conv_multipliers, quantize_multipliers, requantize
 from tinyconv.ops.base import Op, max_centred_int8, out_shape_1d, pad_nhwc, qparams, refuse_int32_overflow, register, windows
-from tinyconv.ops.conv_layout import dsp_pairs_int16
-from tinyconv.requant import accumulator_bound, fast_requant_records
+from tinyconv.ops.conv_layout import dsp_chunk, dsp_depthwise_int16, dsp_fc_quads, dsp_pairs_int16, dsp_row_run, pad_rows
+from tinyconv.requant import KIND_RIGHT, accumulator_bound, accumulator_range, requant_records
 from tinyconv.specialise import Variant
 
 CHUNK_BYTES = 64 << 20  # bound on the im2col block materialised at a time
