@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper, shape_inference
+from onnx import numpy_helper
 
 from tinyconv.errors import ModelError, UnsupportedError
+from tinyconv.frontend.onnx_attrs import check_attributes, where
+from tinyconv.frontend.onnx_isolated import infer_shapes
 
 OPSET_MIN, OPSET_MAX = 11, 21
 MAX_TENSOR_ELEMENTS = 1 << 28  # 256 Mi elements: beyond any microcontroller or phone arena
@@ -37,10 +39,6 @@ class OnnxModel:
     outputs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dequantized: list[onnx.NodeProto] = field(default_factory=list)  # folded DequantizeLinear(const)
-
-
-def where(node: onnx.NodeProto) -> str:
-    return f"{node.op_type} '{node.name or (node.output[0] if node.output else '?')}'"
 
 
 def read(source, supported: set[str] | frozenset[str] = frozenset()) -> OnnxModel:
@@ -68,8 +66,7 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
         raise UnsupportedError(f"'{path.name}' uses opset {opset}; tinyconv reads opsets {OPSET_MIN} to {OPSET_MAX}",
                                hint="convert it with onnx.version_converter")  # fmt: skip
     g = model.graph
-    if supported:
-        _check_supported(g, supported)
+    check_attributes(g.node)
     init_names = {i.name for i in g.initializer}
     notes: list[str] = []
     inputs = [i for i in g.input if i.name not in init_names]
@@ -77,12 +74,17 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
         _fix_input_dims(vi, notes)
     nodes = _topological(g, init_names, {i.name for i in inputs})
     try:
-        inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        inferred = infer_shapes(model, path.name, check_type=True, strict_mode=True, data_prop=True)
+    except ModelError:
+        raise
     except Exception as e:
         # Strict inference also fails where a model's declared shape disagrees with ONNX's own rule
         # (e.g. pooling with ceil_mode). tinyconv computes every shape itself and checks it against
         # the declared one, so continue with what lenient inference gives and say so.
-        inferred = shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+        try:
+            inferred = infer_shapes(model, path.name, check_type=False, strict_mode=False, data_prop=True)
+        except RuntimeError as e2:
+            raise ModelError(f"'{path.name}': ONNX shape inference fails on this model: {_first_line(e2)}") from None
         notes.append(f"ONNX shape inference complained ({_first_line(e)[:160]}); tinyconv's own shape rules were used")
     consts = {}
     for init in g.initializer:
@@ -98,15 +100,17 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
         dtypes[vi.name] = tt.elem_type
     m = OnnxModel(path, g, opset, nodes, consts, shapes, dtypes, [i.name for i in inputs], [o.name for o in g.output], notes)
     fold_constants(m)
+    if supported:  # after folding: shape arithmetic on static shapes (Gather, Ceil, ConstantOfShape, ...) is gone
+        _check_supported(m.nodes, supported)
     _check_shapes(m)
     return m
 
 
-def _check_supported(g: onnx.GraphProto, supported) -> None:
-    """Name every node tinyconv cannot lower, all at once, before anything else can fail on them."""
+def _check_supported(nodes, supported) -> None:
+    """Name every node left after constant folding that tinyconv cannot lower, all at once."""
     from tinyconv.frontend.onnx import MS_OPS
 
-    bad = [n for n in g.node if not (n.domain in ("", "ai.onnx") or (n.domain == "com.microsoft" and n.op_type in MS_OPS)) or n.op_type not in supported]
+    bad = [n for n in nodes if not (n.domain in ("", "ai.onnx") or (n.domain == "com.microsoft" and n.op_type in MS_OPS)) or n.op_type not in supported]
     if bad:
         listed = ", ".join(where(n) + (f" (domain {n.domain})" if n.domain not in ("", "ai.onnx") else "") for n in bad[:8])
         more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
