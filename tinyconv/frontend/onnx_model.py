@@ -92,18 +92,51 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
             consts[init.name] = numpy_helper.to_array(init)
         except Exception as e:
             raise ModelError(f"initializer '{init.name}' cannot be read: {_first_line(e)}") from None
-    shapes, dtypes = {}, {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
-        tt = vi.type.tensor_type
-        if tt.HasField("shape"):
-            shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim)
-        dtypes[vi.name] = tt.elem_type
+    shapes, dtypes = _value_types(inferred.graph)
     m = OnnxModel(path, g, opset, nodes, consts, shapes, dtypes, [i.name for i in inputs], [o.name for o in g.output], notes)
     fold_constants(m)
+    _fold_to_fixpoint(m, model)
     if supported:  # after folding: shape arithmetic on static shapes (Gather, Ceil, ConstantOfShape, ...) is gone
         _check_supported(m.nodes, supported)
     _check_shapes(m)
     return m
+
+
+def _value_types(graph: onnx.GraphProto) -> tuple[dict, dict]:
+    shapes, dtypes = {}, {}
+    for vi in list(graph.value_info) + list(graph.input) + list(graph.output):
+        tt = vi.type.tensor_type
+        if tt.HasField("shape"):
+            shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim)
+        dtypes[vi.name] = tt.elem_type
+    return shapes, dtypes
+
+
+def _fold_to_fixpoint(m: OnnxModel, model: onnx.ModelProto, rounds: int = 8) -> None:
+    """A Shape whose input's shape inference could not know before folding (it came from a Reshape
+    fed by folded shape arithmetic, as in ShuffleNet's repeated channel shuffles) is known once the
+    folded values are constants: infer again on the folded graph and fold what that reveals."""
+    for _ in range(rounds):
+        if not any(n.op_type in ("Shape", "Size") and -1 in m.shapes.get(n.input[0], (-1,)) for n in m.nodes):
+            return
+        folded = onnx.ModelProto()
+        folded.CopyFrom(model)
+        g = folded.graph
+        del g.node[:], g.initializer[:], g.value_info[:]
+        g.node.extend(m.nodes)
+        used = {i for n in m.nodes for i in n.input}
+        g.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in m.consts.items() if k in used)
+        try:
+            inferred = infer_shapes(folded, m.path.name, check_type=False, strict_mode=False, data_prop=True)
+        except RuntimeError:
+            return
+        shapes, dtypes = _value_types(inferred.graph)
+        m.shapes.update({k: v for k, v in shapes.items() if -1 not in v or k not in m.shapes})
+        m.dtypes.update(dtypes)
+        before = len(m.nodes)
+        fold_constants(m)
+        if len(m.nodes) == before:
+            return
 
 
 def _check_supported(nodes, supported) -> None:
