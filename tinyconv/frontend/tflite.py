@@ -47,8 +47,12 @@ from tinyconv.ir import Graph, IOLayout, Node, QuantParams, Tensor
 SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL",
     "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SOFTMAX", "CONCATENATION", "PAD", "PADV2", "MEAN", "LOGISTIC",
-    "TANH", "HARD_SWISH", "TRANSPOSE_CONV", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX",
+    "TANH", "HARD_SWISH", "TRANSPOSE_CONV", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX", "RELU", "RELU6", "LEAKY_RELU",
+    "SHAPE", "STRIDED_SLICE", "PACK",
 )  # fmt: skip
+# Shape arithmetic the converter emits for a Keras Reshape (SHAPE → STRIDED_SLICE → PACK → RESHAPE):
+# on a static input every value is known, so these are evaluated at import time, never generated.
+FOLDED = ("SHAPE", "STRIDED_SLICE", "PACK")
 
 # TFLM PoolingPrepare: input and output scales may differ by this much (the integers are copied).
 POOL_SCALE_TOLERANCE = 1.0e-6
@@ -110,6 +114,7 @@ class _Importer:
         self.g = Graph(name=_clean(path.stem))
         self.names: dict[int, str] = {}  # TFLite tensor index → IR tensor name
         self.skip: set[int] = set()  # edge QUANTIZE / DEQUANTIZE operators
+        self.folded: dict[int, np.ndarray] = {}  # tensor index → value computed at import time (FOLDED ops)
         self.op: TflOperator | None = None
 
     # -- messages ------------------------------------------------------------------------------
@@ -131,10 +136,14 @@ class _Importer:
         m = self.m
         unsupported = [op for op in m.operators if op.name not in SUPPORTED]
         if unsupported:
-            listed = ", ".join(f"{op.name} (operator {op.index})" for op in unsupported[:12])
-            more = f" and {len(unsupported) - 12} more" if len(unsupported) > 12 else ""
+            kinds: dict[str, list[int]] = {}
+            for op in unsupported:
+                kinds.setdefault(op.name, []).append(op.index)
+            listed = ", ".join(f"{name} (operator {ix[0]})" if len(ix) == 1 else
+                               f"{name} x{len(ix)} (operators {', '.join(map(str, ix[:3]))}{', ...' if len(ix) > 3 else ''})"
+                               for name, ix in kinds.items())  # fmt: skip
             raise UnsupportedError(
-                f"'{self.path.name}' uses operators tinyconv does not support: {listed}{more}",
+                f"'{self.path.name}' uses operators tinyconv does not support: {listed}",
                 hint="supported: " + ", ".join(SUPPORTED),
                 node=f"op{unsupported[0].index}",
             )
@@ -145,7 +154,13 @@ class _Importer:
             if op.index in self.skip:
                 continue
             self.op = op
-            getattr(self, "_" + op.name.lower())(op)
+            try:
+                getattr(self, "_" + op.name.lower())(op)
+            except TinyconvError:
+                raise
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:  # an input no check foresaw
+                raise self.fail(f"cannot import this operator ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})",
+                                hint="if TFLite Micro runs the model, please report this") from None  # fmt: skip
         self.op = None
         g = self.g
         self._check_float_edges()
@@ -235,7 +250,7 @@ class _Importer:
         for _, inner in self._outs:
             if inner not in self.names:
                 t = self.m.tensors[inner]
-                if t.data is not None:
+                if t.data is not None or inner in self.folded:
                     raise ModelError(f"'{self.path.name}': output '{_clean(t.name)}' is a constant")
                 raise ModelError(f"'{self.path.name}': output '{_clean(t.name)}' is never computed")
             g.outputs.append(self.names[inner])
@@ -293,6 +308,8 @@ class _Importer:
     def const(self, idx: int, what: str) -> np.ndarray:
         if idx < 0:
             raise self.fail(f"{what} is missing")
+        if idx in self.folded:
+            return self.folded[idx]
         t = self.m.tensors[idx]
         if t.data is None:
             raise self.fail(f"{what} '{_clean(t.name)}' must be a constant", UnsupportedError)
@@ -587,6 +604,11 @@ class _Importer:
         y = self.out(op.outputs[0])
         if int(np.prod(self.shape(y))) != int(np.prod(self.shape(x))):
             raise self.fail(f"cannot reshape {list(self.shape(x))} to {list(self.shape(y))}")
+        if op.name == "RESHAPE" and len(op.inputs) > 1 and op.inputs[1] >= 0 and (op.inputs[1] in self.folded or self.m.tensors[op.inputs[1]].data is not None):
+            target = [int(d) for d in self._known(op.inputs[1], "the target shape").reshape(-1)]
+            if target.count(-1) > 1 or any(d < -1 for d in target) or len(target) != len(self.shape(y)) or \
+                    any(d not in (-1, have) for d, have in zip(target, self.shape(y))):
+                raise self.fail(f"the target shape {target} does not give the output's shape {list(self.shape(y))}")
         # A reshape copies the integers (TFLM too), whatever the two tensors' params.
         self.emit("reshape", [x], [y], {"shape": self.shape(y)})
 
@@ -662,7 +684,7 @@ class _Importer:
             self.emit("mean", [x], [t], {"axes": (1, 2), "keepdims": keep})
             self.emit("reshape", [t], [y], {"shape": self.shape(y)}, suffix="_reshape")
 
-    def _unary(self, op, fn: str, lut):
+    def _unary(self, op, fn: str, lut, params: dict | None = None):
         ins = self.inputs(op, 1)
         x = self.tensor(ins[0])
         y = self.out(op.outputs[0])
@@ -674,7 +696,7 @@ class _Importer:
             table = lut(si, zi, so, zo)
         except ValueError as e:
             raise self.fail(str(e), UnsupportedError) from None
-        self.emit("unary", [x], [y], {"fn": fn, "params": {}, "lut": table})
+        self.emit("unary", [x], [y], {"fn": fn, "params": params or {}, "lut": table})
 
     def _logistic(self, op):
         def lut(si, zi, so, zo):
@@ -689,6 +711,91 @@ class _Importer:
 
     def _hard_swish(self, op):
         self._unary(op, "hardswish", tflite_lut.hard_swish_lut)
+
+    def _relu(self, op):
+        self._unary(op, "relu", tflite_lut.relu_lut)
+
+    def _relu6(self, op):
+        self._unary(op, "clip", lambda si, zi, so, zo: tflite_lut.relu6_lut(si, zi), {"lo": 0.0, "hi": 6.0})
+
+    def _leaky_relu(self, op):
+        alpha = float(self.opt(0, "f", 0.0))
+        self._unary(op, "leakyrelu", lambda si, zi, so, zo: tflite_lut.leaky_relu_lut(si, zi, so, zo, alpha), {"alpha": alpha})
+
+    # -- shape arithmetic, evaluated here ------------------------------------------------------
+    def _fold(self, op, value: np.ndarray) -> None:
+        if len(op.outputs) != 1 or op.outputs[0] < 0:
+            raise self.fail(f"has {len(op.outputs)} outputs, expected 1")
+        idx = op.outputs[0]
+        t = self.m.tensors[idx]
+        if idx in self.folded or idx in self.names or t.data is not None:
+            raise self.fail(f"tensor '{_clean(t.name)}' is written twice")
+        want = {"int32": np.int32, "int64": np.int64}.get(t.dtype)
+        if want is None:
+            raise self.fail(f"output '{_clean(t.name)}' is {t.dtype}; shape arithmetic is int32 or int64", UnsupportedError)
+        value = np.asarray(value)
+        if t.shape and tuple(value.shape) != tuple(t.shape) and not (-1 in t.shape and len(t.shape) == value.ndim):
+            raise self.fail(f"computes shape {list(value.shape)} for '{_clean(t.name)}', which the file declares {list(t.shape)}")
+        self.folded[idx] = value.astype(want)
+
+    def _known(self, idx: int, what: str) -> np.ndarray:
+        if idx < 0:
+            raise self.fail(f"{what} is missing")
+        if idx in self.folded or self.m.tensors[idx].data is not None:
+            v = self.const(idx, what)
+            if v.dtype.kind not in "iu":
+                raise self.fail(f"{what} '{_clean(self.m.tensors[idx].name)}' is {v.dtype}; expected integers", UnsupportedError)
+            return v.astype(np.int64)
+        raise self.fail(f"{what} '{_clean(self.m.tensors[idx].name)}' is computed at run time; tinyconv evaluates shape arithmetic only on static shapes",
+                        UnsupportedError)  # fmt: skip
+
+    def _shape(self, op):
+        ins = self.inputs(op, 1)
+        idx = ins[0]
+        shape = self.shape(self.names[idx]) if idx in self.names else self.m.tensors[idx].shape
+        if any(d <= 0 for d in shape):
+            raise self.fail(f"the input shape {list(shape)} is not static", UnsupportedError)
+        self._fold(op, np.asarray(shape, np.int64))
+
+    def _pack(self, op):
+        if not op.inputs or len(op.inputs) > 64:
+            raise self.fail(f"has {len(op.inputs)} inputs")
+        values = [self._known(i, "the packed value") for i in op.inputs]
+        if len({v.shape for v in values}) != 1:
+            raise self.fail(f"packs values of different shapes {[list(v.shape) for v in values]}")
+        count, axis = self.opt(0, "i", len(values)), self.opt(1, "i", 0)
+        if count != len(values):
+            raise self.fail(f"values_count {count} differs from its {len(values)} inputs")
+        rank = values[0].ndim + 1
+        if not -rank <= axis < rank:
+            raise self.fail(f"axis {axis} is out of range for rank {rank}")
+        self._fold(op, np.stack(values, axis=axis % rank))
+
+    def _strided_slice(self, op):
+        ins = self.inputs(op, 4)
+        x = self._known(ins[0], "the sliced value")
+        begin, end, strides = (self._known(i, w).reshape(-1) for i, w in zip(ins[1:], ("begin", "end", "strides")))
+        n = len(begin)
+        if not (len(end) == len(strides) == n <= x.ndim):
+            raise self.fail(f"begin, end and strides have {n}, {len(end)} and {len(strides)} entries for a rank-{x.ndim} value")
+        begin_mask, end_mask, ellipsis, new_axis, shrink = (self.opt(k, "i", 0) for k in range(5))
+        offset = bool(self.opt(5, "b", 0))
+        if ellipsis or new_axis:
+            raise self.fail("ellipsis_mask and new_axis_mask are not supported", UnsupportedError)
+        index = []
+        for k in range(n):
+            st, dim = int(strides[k]), x.shape[k]
+            if st == 0:
+                raise self.fail(f"stride 0 on axis {k}")
+            b, e = int(begin[k]), int(end[k]) + (int(begin[k]) if offset else 0)
+            if shrink >> k & 1:
+                b = b + dim if b < 0 else b
+                if not 0 <= b < dim:
+                    raise self.fail(f"index {int(begin[k])} is out of range for axis {k} of size {dim}")
+                index.append(b)
+            else:
+                index.append(slice(None if begin_mask >> k & 1 else b, None if end_mask >> k & 1 else e, st))
+        self._fold(op, x[tuple(index)])
 
     def _quantize(self, op):
         ins = self.inputs(op, 1)
