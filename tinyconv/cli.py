@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -397,13 +399,71 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+NPY_ARGUMENTS = {"calib": "calibration data", "inputs": "inputs", "labels": "labels"}
+NPY_MAX_HEADER = 10_000  # numpy's own default limit for an .npy header
+
+
+def check_file_arguments(args) -> None:
+    """Refuse unusable file arguments before any work: one line each, never a traceback later."""
+    from tinyconv.errors import DataError
+
+    for attr, what in NPY_ARGUMENTS.items():
+        path = getattr(args, attr, None)
+        if path is None:
+            continue
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"{what} '{path}' {'is not a regular file' if p.exists() else 'does not exist'}", hint="give an .npy file")
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False, max_header_size=NPY_MAX_HEADER)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"cannot read {what} '{path}': {str(e).splitlines()[0] if str(e) else type(e).__name__}", hint="give an .npy file (numpy.save)") from None
+        if not isinstance(arr, np.ndarray):
+            arr.close()  # an .npz archive
+            raise DataError(f"{what} '{path}' is an .npz archive, not one array", hint="save a single array with numpy.save")
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise DataError(f"{what} '{path}' holds no samples (shape {list(arr.shape)})", hint="the first axis counts the samples; give at least one")
+        if arr.dtype.hasobject or arr.dtype.fields is not None:
+            raise DataError(f"{what} '{path}' has dtype {arr.dtype}; give a numeric array")
+    out = getattr(args, "output", None)
+    if out is not None and args.command == "compile":
+        o = Path(out)
+        if o.exists() and not o.is_dir():
+            raise DataError(f"output directory '{out}' is an existing file", hint="give a directory with -o")
+        try:
+            o.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"cannot create output directory '{out}': {e.strerror or e}") from None
+        if not os.access(o, os.W_OK | os.X_OK):
+            raise DataError(f"output directory '{out}' is not writable")
+    files = {"save_outputs": "--save-outputs", "json": "--json", "junit": "--junit"}
+    if args.command == "quantize":
+        files["output"] = "-o"
+    for attr, flag in files.items():  # written at the end of a possibly long run: checked first
+        path = getattr(args, attr, None)
+        if path is None:
+            continue
+        parent = Path(path).resolve().parent
+        if Path(path).is_dir():
+            raise DataError(f"{flag} '{path}' is a directory", hint="give a file name")
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise DataError(f"cannot write {flag} '{path}': folder '{parent}' {'is not writable' if parent.is_dir() else 'does not exist'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from tinyconv import procs
 
     args = build_parser().parse_args(argv)
     previous = procs.exit_cleanly_on_signals()  # children and temp folders go with us, exit 128 + signo
     try:
-        return args.func(args)
+        check_file_arguments(args)
+        if args.debug:
+            return args.func(args)
+        # Float overflow in a user's model (weights of 1e30, ...) is reported as an `error:` line by
+        # the checks that find it; numpy's RuntimeWarnings about it would only print noise before.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return args.func(args)
     except TinyconvError as e:
         write_error_reports(args, e)
         if args.debug:

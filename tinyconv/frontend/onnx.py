@@ -235,6 +235,8 @@ def spatial_pads(a: dict, in_sizes, kernel, strides, dilations, ceil_mode: bool 
             out.append((0, 0))
         else:
             p = a.get("pads", [0] * (2 * r))
+            if len(p) != 2 * r:
+                raise ValueError(f"'pads' has {len(p)} entries for {r} spatial axes (expected {2 * r})")
             out.append((int(p[k]), int(p[k + r])))
     if ceil_mode:
         res = []
@@ -875,8 +877,16 @@ def resize(imp: Importer, node):
 # -- QDQ -----------------------------------------------------------------------------------------------
 
 
+def _check_scale(imp: Importer, scale: np.ndarray, name: str) -> None:
+    """Quantization scales must be positive, finite float32 numbers (5e-324 is 0 in float32)."""
+    if scale.size == 0 or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+        bad = scale[~(np.isfinite(scale) & (scale > 0))].reshape(-1)
+        imp.fail(f"scale '{name}' is {float(bad[0]) if bad.size else 'empty'}; scales must be positive and finite in float32", cls=ModelError)
+
+
 def _qparams(imp: Importer, node) -> QuantParams:
     scale = imp.const(node.input[1], "the scale").astype(np.float32)
+    _check_scale(imp, scale, node.input[1])
     zp = imp.opt_const(node, 2)
     zp_dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
     zp = zp.astype(np.int32) if zp is not None else np.zeros(scale.shape, np.int32)
@@ -932,6 +942,7 @@ def _saturate_producer(imp: Importer, t: str, qp: QuantParams) -> None:
 
 def _qlinear_params(imp: Importer, scale: str, zp: str, axis: int | None = None) -> QuantParams:
     s = imp.const(scale, "the scale").astype(np.float32)
+    _check_scale(imp, s, scale)
     z = imp.const(zp, "the zero point") if zp else np.zeros(s.shape, np.uint8)
     shift = 128 if z.dtype == np.uint8 else 0
     z = z.astype(np.int32) - shift

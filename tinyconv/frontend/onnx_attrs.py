@@ -27,7 +27,12 @@ def _fail(node, what: str, hint: str | None = None, cls=ModelError):
     raise cls(f"{where(node)}: {what}", hint=hint, node=node.name)
 
 
-def check_attributes(nodes) -> None:
+WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "QLinearConv": 3}
+
+
+def check_attributes(nodes, initializer_dims: dict[str, list[int]] | None = None) -> None:
+    """`initializer_dims`: name → dims of the constant inputs (a conv's spatial rank is its weight's rank - 2)."""
+    dims = initializer_dims or {}
     for node in nodes:
         if node.domain not in ("", "ai.onnx", "com.microsoft"):
             continue
@@ -38,7 +43,9 @@ def check_attributes(nodes) -> None:
             except Exception:  # noqa: BLE001 - an attribute protobuf cannot decode
                 _fail(node, f"attribute '{attr.name}' cannot be read")
         if node.op_type in WINDOW_OPS:
-            _check_window(node, a)
+            k = WEIGHT_INPUT.get(node.op_type)
+            w = dims.get(node.input[k]) if k is not None and len(node.input) > k else None
+            _check_window(node, a, len(w) - 2 if w is not None and len(w) > 2 else None)
         if node.op_type in AXIS_REQUIRED and "axis" not in a:
             _fail(node, "the required attribute 'axis' is missing")
 
@@ -52,11 +59,12 @@ def _ints(node, a: dict, name: str) -> list[int] | None:
     return v
 
 
-def _check_window(node, a: dict) -> None:
+def _check_window(node, a: dict, spatial: int | None) -> None:
     kernel = _ints(node, a, "kernel_shape")
     if kernel is None and node.op_type in KERNEL_REQUIRED:
         _fail(node, "the required attribute 'kernel_shape' is missing")
-    spatial = len(kernel) if kernel is not None else None
+    if spatial is None and kernel is not None:
+        spatial = len(kernel)
     for name in ("kernel_shape", "strides", "dilations"):
         v = _ints(node, a, name)
         if v is None:

@@ -66,7 +66,7 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
         raise UnsupportedError(f"'{path.name}' uses opset {opset}; tinyconv reads opsets {OPSET_MIN} to {OPSET_MAX}",
                                hint="convert it with onnx.version_converter")  # fmt: skip
     g = model.graph
-    check_attributes(g.node)
+    check_attributes(g.node, {i.name: list(i.dims) for i in g.initializer})
     init_names = {i.name for i in g.initializer}
     notes: list[str] = []
     inputs = [i for i in g.input if i.name not in init_names]

@@ -53,6 +53,14 @@ SUPPORTED = (
 # Shape arithmetic the converter emits for a Keras Reshape (SHAPE → STRIDED_SLICE → PACK → RESHAPE):
 # on a static input every value is known, so these are evaluated at import time, never generated.
 FOLDED = ("SHAPE", "STRIDED_SLICE", "PACK")
+# The builtin_options table each operator reads (schema.fbs BuiltinOptions). Another table type
+# would be read with this operator's field layout: refused, as TFLite's own parser does.
+OPTIONS_TYPE = {
+    "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5, "FULLY_CONNECTED": 8, "SOFTMAX": 9,
+    "CONCATENATION": 10, "ADD": 11, "RESHAPE": 17, "MUL": 21, "PAD": 22, "MEAN": 27, "SQUEEZE": 30, "STRIDED_SLICE": 32,
+    "PADV2": 43, "TRANSPOSE_CONV": 49, "EXPAND_DIMS": 52, "SHAPE": 55, "PACK": 59, "LEAKY_RELU": 75,
+}  # fmt: skip
+MAX_WINDOW = 1 << 16  # strides, dilations and window sizes beyond this are refused (no real model has them)
 
 # TFLM PoolingPrepare: input and output scales may differ by this much (the integers are copied).
 POOL_SCALE_TOLERANCE = 1.0e-6
@@ -154,6 +162,9 @@ class _Importer:
             if op.index in self.skip:
                 continue
             self.op = op
+            want = OPTIONS_TYPE.get(op.name)
+            if op.options_type and want is not None and op.options_type != want:
+                raise self.fail(f"builtin_options_type {op.options_type} does not match the operator (expected {want})")
             try:
                 getattr(self, "_" + op.name.lower())(op)
             except TinyconvError:
@@ -167,6 +178,8 @@ class _Importer:
         for name in g.outputs:
             if name not in g.tensors:
                 raise ModelError(f"'{self.path.name}': graph output '{name}' is never computed")
+            if name in g.inputs:
+                raise ModelError(f"'{self.path.name}': output '{name}' is the model's input; there is nothing to compile")
         self._finish()
         return g
 
@@ -390,6 +403,9 @@ class _Importer:
         if np.any(q.zero_point != 0):
             raise self.fail(f"weights '{_clean(t.name)}' have non-zero zero points (int8 weights are symmetric)", UnsupportedError)
         scale = np.asarray(q.scale, np.float32).reshape(-1)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            bad = float(scale[~(np.isfinite(scale) & (scale > 0))][0])
+            raise self.fail(f"weights '{_clean(t.name)}' have scale {bad:g}; scales must be positive and finite")
         if scale.size > 1:
             if q.axis != axis or scale.size != cout:
                 raise self.fail(f"weights '{_clean(t.name)}' have {scale.size} scales on axis {q.axis}; expected {cout} on axis {axis}", UnsupportedError)
@@ -449,7 +465,7 @@ class _Importer:
         if cout % cin:
             raise self.fail(f"{cout} output channels are not a multiple of the {cin} input channels")
         mult = self.opt(3, "i", 0)
-        if mult not in (0, cout // cin):
+        if mult != cout // cin:
             raise self.fail(f"depth_multiplier {mult} does not match {cout} outputs for {cin} inputs")
         # [1, KH, KW, Cout] → OHWI [Cout, KH, KW, 1], groups = Cin (output channel c reads input c // M).
         w = self.weights(ins[1], 3, cout, broadcast=True, transform=lambda a: a.transpose(3, 1, 2, 0))
@@ -820,3 +836,5 @@ class _Importer:
     def _positive(self, values):
         if any(int(v) <= 0 for v in values):
             raise self.fail(f"strides, dilations and window sizes must be positive (got {list(values)})")
+        if any(int(v) > MAX_WINDOW for v in values):
+            raise self.fail(f"strides, dilations and window sizes above {MAX_WINDOW} are not supported (got {list(values)})", UnsupportedError)
