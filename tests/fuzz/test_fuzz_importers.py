@@ -1,0 +1,61 @@
+"""Seeded mutation fuzzing of the ONNX and .tflite importers (see fuzzlib.py for the mutations and
+the outcome rules). Every case must end in a one-line TinyconvError or in a library that compiles
+with -Werror and is bit-exact under ASan/UBSan; anything else fails the test, listing the cases.
+
+* fast (default suite): 300 cases per importer through `compile_model` (the CLI's entry), no C build;
+* slow: every successful case among the first N is built and run under the sanitizers
+  (N = 60 ONNX / 150 .tflite, or `--fuzz-cases N`);
+* long campaigns, in worker processes that survive a hard crash: `python tests/fuzz/campaign.py`.
+
+Reproduce one case: `python tests/fuzz/campaign.py tflite --start K --count 1 --save DIR`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import fuzzlib
+
+SHARDS = 4
+FAST_CASES = 300
+BUILT_CASES = {"onnx": 60, "tflite": 150}
+
+
+def need(kind: str) -> None:
+    if kind == "tflite":
+        pytest.importorskip("tflite_micro", reason="tflite-micro (its schema bindings build and mutate the seed models) is not installed")
+
+
+def run(kind: str, cases, build: bool) -> dict[str, int]:
+    seeds = fuzzlib.onnx_seeds() if kind == "onnx" else fuzzlib.tflite_seeds()
+    fn = fuzzlib.onnx_case if kind == "onnx" else fuzzlib.tflite_case
+    counts: dict[str, int] = {}
+    defects = []
+    for k in cases:
+        with tempfile.TemporaryDirectory(prefix="tc-fuzz-") as tmp:
+            out, _ = fn(k, seeds, Path(tmp), build=build)
+        counts[out.kind] = counts.get(out.kind, 0) + 1
+        if out.defect:
+            defects.append(f"{kind} case {k}: {out.kind}: {out.detail[-600:]}")
+    assert not defects, f"{len(defects)} defective cases {counts}:\n" + "\n".join(defects[:10])
+    assert counts.get("error", 0) and counts.get("ok", 0), f"the mutations should give both errors and successes: {counts}"
+    return counts
+
+
+@pytest.mark.parametrize("shard", range(SHARDS))
+@pytest.mark.parametrize("kind", ["onnx", "tflite"])
+def test_mutations_end_in_one_line_errors_or_libraries(kind, shard):
+    need(kind)
+    run(kind, range(shard, FAST_CASES, SHARDS), build=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shard", range(SHARDS))
+@pytest.mark.parametrize("kind", ["onnx", "tflite"])
+def test_mutations_that_compile_are_bit_exact_under_sanitizers(request, kind, shard):
+    need(kind)
+    n = request.config.getoption("--fuzz-cases") or BUILT_CASES[kind]
+    run(kind, range(shard, n, SHARDS), build=True)
