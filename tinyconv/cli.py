@@ -301,6 +301,16 @@ def _known_devices() -> str:
     return ", ".join(sorted(p.stem for p in Path(DEVICES_DIR).glob("*.toml")))
 
 
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Global options, accepted before and after the subcommand: SUPPRESS keeps a subcommand that was
     # not given the flag from resetting what the top-level parser read.
@@ -336,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", default="c", choices=("c", "incbin"),
                    help="c: constants as C arrays (any C99 compiler; default); incbin: a binary blob the assembler includes (gcc/clang, much faster to build)")
     c.add_argument("--sqnr", action="store_true", help="print the per-layer SQNR (int8 vs float)")
-    c.add_argument("--sqnr-inputs", metavar="N", type=int, default=16, help="calibration inputs used for --sqnr")
+    c.add_argument("--sqnr-inputs", metavar="N", type=positive_int, default=16, help="calibration inputs used for --sqnr")
     c.set_defaults(func=cmd_compile)
 
     i = command("inspect", "ops, shapes, MACs and parameters per layer; unsupported ops")
@@ -425,6 +435,8 @@ def check_file_arguments(args) -> None:
             raise DataError(f"{what} '{path}' holds no samples (shape {list(arr.shape)})", hint="the first axis counts the samples; give at least one")
         if arr.dtype.hasobject or arr.dtype.fields is not None:
             raise DataError(f"{what} '{path}' has dtype {arr.dtype}; give a numeric array")
+        if attr == "inputs" and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise DataError(f"{what} '{path}' contain NaN or infinite values", hint="int8 quantization of those is undefined")
     out = getattr(args, "output", None)
     if out is not None and args.command == "compile":
         o = Path(out)

@@ -79,3 +79,26 @@ def test_output_in_an_unwritable_place(example, capsys):
 def test_report_path_checked_before_the_run(example, capsys, flag):
     rc = main(["check", str(example / "m.onnx"), "--calib", str(example / "calib.npy"), "--device", "host", flag, str(example / "no" / "such" / "r.out")])
     one_line_error(capsys, rc, flag, "does not exist")
+
+
+def test_float_inputs_with_nan(example, capsys):
+    """Before: NaN inputs were quantized (undefined) and `check` went on to report SQNR nan."""
+    x = np.load(example / "calib.npy")
+    x[1, 0, 2, 2] = np.nan
+    np.save(example / "nan.npy", x)
+    rc = main(["check", str(example / "m.onnx"), "--calib", str(example / "calib.npy"), "--inputs", str(example / "nan.npy"), "--device", "host"])
+    one_line_error(capsys, rc, "NaN")
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_sqnr_inputs_must_be_positive(example, capsys, n):
+    """Before: 0 printed nothing and -3 silently used all but the last 3 inputs."""
+    with pytest.raises(SystemExit) as e:
+        main(["compile", str(example / "m.onnx"), "--calib", str(example / "calib.npy"), "-o", str(example / "o"), "--sqnr", "--sqnr-inputs", n])
+    assert e.value.code == 2
+    assert "positive integer" in capsys.readouterr().err
+
+
+def test_model_path_is_a_directory(example, capsys):
+    rc = main(["inspect", str(example)])
+    one_line_error(capsys, rc, "not a regular file")

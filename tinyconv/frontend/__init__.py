@@ -12,6 +12,8 @@ def load(path: Path) -> Graph:
     path = Path(path)
     if not path.exists():
         raise ModelError(f"model file '{path}' does not exist")
+    if not path.is_file():
+        raise ModelError(f"model '{path}' is not a regular file", hint="give an .onnx or .tflite file")
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         from tinyconv.frontend.tflite import load_tflite
