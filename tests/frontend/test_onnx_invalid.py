@@ -159,3 +159,29 @@ def test_shape_inference_crash_is_one_error(monkeypatch):
     monkeypatch.setattr(onnx_isolated.shape_inference, "infer_shapes", lambda *a, **k: os.abort())
     with pytest.raises(ModelError, match="shape inference crashed.*SIGABRT"):
         onnx_isolated.infer_shapes(model([conv()]), "model.onnx")
+
+
+def c64(name, values, dtype=np.int64):
+    return numpy_helper.from_array(np.asarray(values, dtype), name)
+
+
+FOUND_BY_HAND = {  # before: StopIteration / ValueError tracebacks, or a RuntimeWarning and a late error
+    "unsqueeze_repeated_axes": ([helper.make_node("Unsqueeze", ["x", "a"], ["y"], "unsq")], [c64("a", [0, 0])], (1, 2, 8, 8), "axes"),
+    "div_by_zero_constant": ([helper.make_node("Div", ["x", "k"], ["y"], "div")], [c64("k", [0.0], np.float32)], (1, 2, 8, 8), "0"),
+    "batch_of_four": ([helper.make_node("Relu", ["x"], ["y"], "relu")], [], (4, 2, 8, 8), "fixed batch of 4"),
+    "rank1_input": ([helper.make_node("Softmax", ["x"], ["y"], "sm")], [], (4,), "fixed batch of 4"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOUND_BY_HAND))
+def test_more_invalid_models(tmp_path, capsys, case):
+    nodes, inits, x_shape, needle = FOUND_BY_HAND[case]
+    g = helper.make_graph(nodes, "m", [helper.make_tensor_value_info("x", F, list(x_shape))], [helper.make_tensor_value_info("y", F, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    path = tmp_path / "model.onnx"
+    path.write_bytes(m.SerializeToString())
+    np.save(tmp_path / "calib.npy", np.zeros((2, *x_shape[1:]), np.float32))
+    rc = main(["compile", str(path), "--calib", str(tmp_path / "calib.npy"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and err.startswith("error:") and len(err.splitlines()) == 1, err
+    assert needle in err, err

@@ -589,6 +589,10 @@ def binary(imp: Importer, node):
     rank_a = len(imp.onnx_shape(a_name))
     if cb:
         c = imp.const(b_name).astype(np.float64)
+        if kind == "Div" and np.any(c == 0):
+            imp.fail("division by a constant that holds 0", cls=ModelError)
+        if not np.all(np.isfinite(c)):
+            imp.fail("the constant operand holds NaN or infinite values", cls=ModelError)
         c = -c if kind == "Sub" else (1.0 / c if kind == "Div" else c)
         if c.ndim > rank_a:
             imp.fail("a constant operand of higher rank than the tensor is not supported")
@@ -752,6 +756,8 @@ def squeeze(imp: Importer, node):
     else:
         r = len(old) + len(axes)
         axes = sorted(check_axis(node, int(a), r, 'axes entry') for a in axes)
+        if len(set(axes)) != len(axes):
+            imp.fail(f"axes {axes} repeat an axis", cls=ModelError)
         new, it = [], iter(old)
         for k in range(r):
             new.append(1 if k in axes else next(it))
@@ -859,6 +865,8 @@ def resize(imp: Importer, node):
         out = [int(s) for s in sizes]
         scales = [o / i for o, i in zip(out, shape)]
     elif scales is not None:
+        if len(scales) != len(shape) or not np.all(np.isfinite(scales)) or np.any(np.asarray(scales) <= 0):
+            imp.fail(f"scales {list(map(float, scales))} must be {len(shape)} positive finite numbers", cls=ModelError)
         out = [int(math.floor(i * s)) for i, s in zip(shape, scales)]
     else:
         imp.fail("neither scales nor sizes is given", cls=ModelError)

@@ -161,6 +161,8 @@ def _fix_input_dims(vi: onnx.ValueInfoProto, notes: list[str]) -> None:
     dims = vi.type.tensor_type.shape.dim
     if not vi.type.tensor_type.HasField("shape"):
         raise ModelError(f"graph input '{vi.name}' has no shape", hint="export the model with static input shapes")
+    if not dims:
+        raise UnsupportedError(f"graph input '{vi.name}' is a scalar", hint="tinyconv compiles models whose input has a batch axis")
     for k, d in enumerate(dims):
         if d.HasField("dim_value") and d.dim_value > 0:
             continue
