@@ -72,6 +72,8 @@ def run_case(model_path: Path, calib: np.ndarray | None, workdir: Path, *, build
             # The CLI silences numpy's RuntimeWarnings (overflow in a hostile model's float path is
             # reported by the checks as an `error:` line); any other warning is a defect.
             warnings.simplefilter("ignore", RuntimeWarning)
+            for hidden in (DeprecationWarning, PendingDeprecationWarning):  # not shown to CLI users either
+                warnings.simplefilter("ignore", hidden)
             try:  # numpy's default error settings, as in the CLI
                 c = compile_model(model_path, calib=calib, outdir=workdir / "lib")
             except TinyconvError as e:
