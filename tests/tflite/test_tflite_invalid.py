@@ -81,3 +81,14 @@ def test_output_is_the_input(tmp_path, capsys):
     conv(mb, x, y)
     mb.inputs, mb.outputs = [x], [x]
     cli_error(tmp_path, capsys, mb.build(), "the model's input")
+
+
+def test_mean_axes_out_of_range(tmp_path, capsys):
+    """Before: axis 5 of a rank-4 tensor wrapped around to axis 1 and the model compiled."""
+    mb = tb.ModelBuilder()
+    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
+    y = mb.act("y", (1, 2), 0.1, 0)
+    axes = mb.tensor("axes", (2,), "int32", data=np.array([5, 2], np.int32))
+    mb.op(tb.op_code("MEAN"), [x, axes], [y], *tb.reducer_options(False))
+    mb.inputs, mb.outputs = [x], [y]
+    cli_error(tmp_path, capsys, mb.build(), "MEAN (operator 0", "out of range")

@@ -687,6 +687,8 @@ class _Importer:
         y = self.out(op.outputs[0])
         axes = self.const(ins[1], "the axes").reshape(-1).astype(np.int64)
         r = len(self.shape(x))
+        if any(not -r <= int(a) < r for a in axes):
+            raise self.fail(f"axes {[int(a) for a in axes]} are out of range for rank {r}")
         axes = tuple(sorted({int(a) % r for a in axes}))
         keep = bool(self.opt(0, "b", 0))
         if r != 4 or axes != (1, 2):
