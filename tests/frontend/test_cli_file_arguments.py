@@ -4,13 +4,14 @@ from mkdir, np.load, NpzFile, np.stack of nothing ... or after a whole device ru
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tinyconv.cli import main
 
-from conftest import EXAMPLE
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits"
 
 
 @pytest.fixture

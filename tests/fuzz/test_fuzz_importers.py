@@ -12,14 +12,17 @@ Reproduce one case: `python tests/fuzz/campaign.py tflite --start K --count 1 --
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-import fuzzlib
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tflite"))  # tflite_build: the .tflite seeds
 
-SHARDS = 4
+import fuzzlib  # noqa: E402
+
+SHARDS = 10  # a few seconds each (xdist spreads them)
 FAST_CASES = 300
 BUILT_CASES = {"onnx": 60, "tflite": 150}
 
