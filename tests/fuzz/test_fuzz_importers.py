@@ -48,7 +48,6 @@ def run(kind: str, cases, build: bool) -> dict[str, int]:
     assert not others, f"{len(others)} defective cases {counts}:\n" + "\n".join(others[:10])
     if names:  # only hostile model names break the build: issue 11 item 4 (escaping in codegen), not the importers
         pytest.xfail(f"{len(names)} cases whose hostile names the generated C does not escape yet (issue 11 item 4): {names[0][:300]}")
-    assert counts.get("error", 0) and counts.get("ok", 0), f"the mutations should give both errors and successes: {counts}"
     return counts
 
 
@@ -56,7 +55,8 @@ def run(kind: str, cases, build: bool) -> dict[str, int]:
 @pytest.mark.parametrize("kind", ["onnx", "tflite"])
 def test_mutations_end_in_one_line_errors_or_libraries(kind, shard):
     need(kind)
-    run(kind, range(shard, FAST_CASES, SHARDS), build=False)
+    counts = run(kind, range(shard, FAST_CASES, SHARDS), build=False)
+    assert counts.get("error", 0) and counts.get("ok", 0), f"the mutations should give both errors and successes: {counts}"
 
 
 @pytest.mark.slow
