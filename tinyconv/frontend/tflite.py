@@ -50,9 +50,6 @@ SUPPORTED = (
     "TANH", "HARD_SWISH", "TRANSPOSE_CONV", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX", "RELU", "RELU6", "LEAKY_RELU",
     "SHAPE", "STRIDED_SLICE", "PACK",
 )  # fmt: skip
-# Shape arithmetic the converter emits for a Keras Reshape (SHAPE → STRIDED_SLICE → PACK → RESHAPE):
-# on a static input every value is known, so these are evaluated at import time, never generated.
-FOLDED = ("SHAPE", "STRIDED_SLICE", "PACK")
 # The builtin_options table each operator reads (schema.fbs BuiltinOptions). Another table type
 # would be read with this operator's field layout: refused, as TFLite's own parser does.
 OPTIONS_TYPE = {
@@ -122,7 +119,7 @@ class _Importer:
         self.g = Graph(name=_clean(path.stem))
         self.names: dict[int, str] = {}  # TFLite tensor index → IR tensor name
         self.skip: set[int] = set()  # edge QUANTIZE / DEQUANTIZE operators
-        self.folded: dict[int, np.ndarray] = {}  # tensor index → value computed at import time (FOLDED ops)
+        self.folded: dict[int, np.ndarray] = {}  # tensor index → value computed at import time (shape arithmetic)
         self.op: TflOperator | None = None
 
     # -- messages ------------------------------------------------------------------------------
@@ -741,6 +738,9 @@ class _Importer:
         self._unary(op, "leakyrelu", lambda si, zi, so, zo: tflite_lut.leaky_relu_lut(si, zi, so, zo, alpha), {"alpha": alpha})
 
     # -- shape arithmetic, evaluated here ------------------------------------------------------
+    # What the converter emits for a Keras Reshape (SHAPE → STRIDED_SLICE → PACK → RESHAPE): on a
+    # static input every value is known, so SHAPE / STRIDED_SLICE / PACK are evaluated at import
+    # time into `self.folded` and never generate code.
     def _fold(self, op, value: np.ndarray) -> None:
         if len(op.outputs) != 1 or op.outputs[0] < 0:
             raise self.fail(f"has {len(op.outputs)} outputs, expected 1")
