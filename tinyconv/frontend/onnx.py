@@ -517,7 +517,6 @@ def _pool(imp: Importer, node, op: str):
     x, rank = _nd(imp, node.input[0])
     kernel = _hw(a["kernel_shape"], rank, 1, imp, "kernel_shape")
     strides = _hw(a.get("strides"), rank, 1, imp, "strides")
-    _hw(a.get("pads", [0] * 2 * (rank - 2))[: rank - 2], rank, 0, imp, "pads")
     in_hw = imp.shape(x)[1:3]
     r = rank - 2
     pads = spatial_pads(a, in_hw[2 - r:], kernel[2 - r:], strides[2 - r:], [1] * r, bool(a.get("ceil_mode", 0)))
