@@ -437,17 +437,22 @@ def check_file_arguments(args) -> None:
             raise DataError(f"{what} '{path}' has dtype {arr.dtype}; give a numeric array")
         if attr == "inputs" and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
             raise DataError(f"{what} '{path}' contain NaN or infinite values", hint="int8 quantization of those is undefined")
-    out = getattr(args, "output", None)
-    if out is not None and args.command == "compile":
+    dirs = {"build_dir": "--build-dir"}
+    if args.command == "compile":
+        dirs["output"] = "-o"
+    for attr, flag in dirs.items():
+        out = getattr(args, attr, None)
+        if out is None:
+            continue
         o = Path(out)
         if o.exists() and not o.is_dir():
-            raise DataError(f"output directory '{out}' is an existing file", hint="give a directory with -o")
+            raise DataError(f"{flag} '{out}' is an existing file", hint=f"give a directory with {flag}")
         try:
             o.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise DataError(f"cannot create output directory '{out}': {e.strerror or e}") from None
+            raise DataError(f"cannot create {flag} directory '{out}': {e.strerror or e}") from None
         if not os.access(o, os.W_OK | os.X_OK):
-            raise DataError(f"output directory '{out}' is not writable")
+            raise DataError(f"{flag} directory '{out}' is not writable")
     files = {"save_outputs": "--save-outputs", "json": "--json", "junit": "--junit"}
     if args.command == "quantize":
         files["output"] = "-o"

@@ -69,6 +69,8 @@ def test_output_names_an_existing_file(example, capsys):
     (example / "taken").write_text("x")
     rc = main(["compile", str(example / "m.onnx"), "--calib", str(example / "calib.npy"), "-o", str(example / "taken")])
     one_line_error(capsys, rc, "taken'", "existing file")
+    rc = main(["check", str(example / "m.onnx"), "--calib", str(example / "calib.npy"), "--device", "host", "--build-dir", str(example / "taken")])
+    one_line_error(capsys, rc, "--build-dir", "existing file")
 
 
 def test_output_in_an_unwritable_place(example, capsys):
