@@ -167,7 +167,7 @@ def c64(name, values, dtype=np.int64):
 
 FOUND_BY_HAND = {  # before: StopIteration / ValueError tracebacks, or a RuntimeWarning and a late error
     "unsqueeze_repeated_axes": ([helper.make_node("Unsqueeze", ["x", "a"], ["y"], "unsq")], [c64("a", [0, 0])], (1, 2, 8, 8), "axes"),
-    "div_by_zero_constant": ([helper.make_node("Div", ["x", "k"], ["y"], "div")], [c64("k", [0.0], np.float32)], (1, 2, 8, 8), "0"),
+    "div_by_zero_constant": ([helper.make_node("Div", ["x", "k"], ["y"], "div")], [c64("k", [0.0], np.float32)], (1, 2, 8, 8), "holds 0"),
     "batch_of_four": ([helper.make_node("Relu", ["x"], ["y"], "relu")], [], (4, 2, 8, 8), "fixed batch of 4"),
     "rank1_input": ([helper.make_node("Softmax", ["x"], ["y"], "sm")], [], (4,), "fixed batch of 4"),
 }
