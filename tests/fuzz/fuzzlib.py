@@ -43,7 +43,7 @@ HOSTILE_NAMES = ["*/ x = 1; /*", '"; return 0; //', "a\\", "??/", "line\nbreak",
 
 @dataclass
 class Outcome:
-    # "error", "ok", or a defect: "traceback", "multiline", "warning", "hang", "build", "mismatch", or
+    # "error", "ok", or a defect: "traceback", "multiline", "warning", "hang", "build", "sanitizer", "mismatch", or
     # "names": a build failure of a library whose model names hold characters C strings and comments
     # cannot take verbatim (issue 11 item 4, escaping in codegen; told apart so other failures stand out)
     kind: str
@@ -101,12 +101,15 @@ def _bit_exact(c, n_inputs: int, seed: int) -> Outcome:
     (inp,) = c.graph.inputs
     shape = c.graph.tensors[inp].shape
     xs = np.random.default_rng(seed).integers(-128, 128, size=(n_inputs, *shape[1:]), dtype=np.int64).astype(np.int8)
+    expected = reference.run_batch(c.graph, xs).reshape(n_inputs, -1)
     try:
-        expected = reference.run_batch(c.graph, xs).reshape(n_inputs, -1)
         exe = native.build(c.library.outdir, sanitize=True, opt="-O1")  # -Wall -Wextra -Werror -pedantic
-        got = native.run_batch(exe, xs, expected.shape[1], timeout=60)
     except BuildError as e:
         return Outcome("names" if _hostile_names(c.graph) else "build", str(e)[:1500])
+    try:
+        got = native.run_batch(exe, xs, expected.shape[1], timeout=60)
+    except BuildError as e:  # a sanitizer report (or a crash) at run time
+        return Outcome("sanitizer", str(e)[:1500])
     mism = int(np.count_nonzero(got != expected))
     if mism:
         return Outcome("mismatch", f"{mism} of {expected.size} output bytes differ from the reference")

@@ -92,3 +92,15 @@ def test_mean_axes_out_of_range(tmp_path, capsys):
     mb.op(tb.op_code("MEAN"), [x, axes], [y], *tb.reducer_options(False))
     mb.inputs, mb.outputs = [x], [y]
     cli_error(tmp_path, capsys, mb.build(), "MEAN (operator 0", "out of range")
+
+
+def test_output_is_a_constant_operand(tmp_path, capsys):
+    """Found by the fuzz campaign (tflite case 2551): the graph output named an ADD's constant
+    operand; the reference returned the constant, the generated C never wrote the output (a mismatch)."""
+    mb = tb.ModelBuilder()
+    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
+    k = mb.tensor("k", (1, 1, 1, 2), "int8", np.float32(0.01), 0, np.array([1, 2], np.int8).reshape(1, 1, 1, 2))
+    y = mb.act("y", (1, 4, 4, 2), 0.1, 0)
+    mb.op(tb.op_code("ADD"), [x, k], [y], *tb.add_options())
+    mb.inputs, mb.outputs = [x], [k]
+    cli_error(tmp_path, capsys, mb.build(), "'k' is a constant")

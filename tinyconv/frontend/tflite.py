@@ -177,6 +177,8 @@ class _Importer:
                 raise ModelError(f"'{self.path.name}': graph output '{name}' is never computed")
             if name in g.inputs:
                 raise ModelError(f"'{self.path.name}': output '{name}' is the model's input; there is nothing to compile")
+            if g.tensors[name].is_const:  # the generated code would never write it (fuzz case: an ADD's constant operand)
+                raise ModelError(f"'{self.path.name}': output '{name}' is a constant; there is nothing to compile")
         self._finish()
         return g
 
