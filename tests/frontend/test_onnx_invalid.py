@@ -185,3 +185,11 @@ def test_more_invalid_models(tmp_path, capsys, case):
     err = capsys.readouterr().err.strip()
     assert rc != 0 and err.startswith("error:") and len(err.splitlines()) == 1, err
     assert needle in err, err
+
+
+def test_batch_made_inside_the_model_is_refused_before_a_spatial_kernel(tmp_path, capsys):
+    """Found by the fuzz campaign (onnx case 337): Concat on axis 0 made a batch of 2 images that a
+    GlobalAveragePool then reduced; the reference reduced both, the generated kernel only the first
+    (a mismatch on every input). The spatial kernels process one image, so this is refused."""
+    nodes = [conv(out="c"), helper.make_node("Concat", ["c", "c"], ["cc"], "cat_batch", axis=0), helper.make_node("GlobalAveragePool", ["cc"], ["y"], "gap")]
+    cli_error(tmp_path, capsys, model(nodes), "gap", "batch of 2")

@@ -40,12 +40,14 @@ def converter(*op_types):
 
 def load_onnx(source) -> Graph:
     """`source`: an .onnx path or an onnx.ModelProto."""
+    from tinyconv.frontend import refuse_batched_images
     from tinyconv.passes import run_passes
 
     m = read(source if isinstance(source, onnx.ModelProto) else Path(source), supported=frozenset(CONVERTERS) | {"Constant", "Shape"})
     g = Importer(m).run()
     run_passes(g)
     check_shapes(g)
+    refuse_batched_images(g)
     g.validate()
     return g
 

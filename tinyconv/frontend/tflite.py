@@ -183,12 +183,14 @@ class _Importer:
         return g
 
     def _finish(self) -> None:
+        from tinyconv.frontend import refuse_batched_images
         from tinyconv.ops import check_shapes
         from tinyconv.quantize import prepare_all
 
         g = self.g
         g.validate()
         check_shapes(g)
+        refuse_batched_images(g)
         try:
             prepare_all(g)
         except TinyconvError:
