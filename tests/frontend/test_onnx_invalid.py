@@ -193,3 +193,18 @@ def test_batch_made_inside_the_model_is_refused_before_a_spatial_kernel(tmp_path
     (a mismatch on every input). The spatial kernels process one image, so this is refused."""
     nodes = [conv(out="c"), helper.make_node("Concat", ["c", "c"], ["cc"], "cat_batch", axis=0), helper.make_node("GlobalAveragePool", ["cc"], ["y"], "gap")]
     cli_error(tmp_path, capsys, model(nodes), "gap", "batch of 2")
+
+
+def test_clip_bound_1e38_is_no_bound(tmp_path):
+    """Fuzz campaign onnx case 451: Clip max 1e38 fused into a conv overflowed float32 when the
+    int8 bounds were formed (an OverflowError traceback). It is no bound: compiles, bit-exact."""
+    inits = [numpy_helper.from_array(np.float32(0.0), "lo"), numpy_helper.from_array(np.float32(1e38), "hi")]
+    nodes = [conv(out="c"), helper.make_node("Clip", ["c", "lo", "hi"], ["y"], "clip0")]
+    r = run_cli_process(tmp_path, model(nodes, inits), "check", "--device", "host")
+    assert r.returncode == 0, r.stderr
+
+
+def test_infinite_bias(tmp_path, capsys):
+    """Fuzz campaign onnx case 573: a bias of -inf reached the multiplier computation (a traceback)."""
+    b = numpy_helper.from_array(np.array([0, 0, 0, -np.inf], np.float32), "b")
+    cli_error(tmp_path, capsys, model([conv(inputs=("x", "w", "b"))], [b]), "Conv 'conv0'", "infinite")

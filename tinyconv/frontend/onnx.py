@@ -27,6 +27,7 @@ from tinyconv.ops import check_shapes, op_of
 
 CONVERTERS: dict[str, callable] = {}
 SAME_SHAPE_OPS = {"batch_norm", "unary", "prelu", "softmax", "log_softmax"}  # element- or row-wise: output shape = input shape
+CLIP_NO_BOUND = 1e30  # |Clip bound| at or beyond this is treated as no bound
 
 
 def converter(*op_types):
@@ -175,6 +176,8 @@ class Importer:
 
     def weight(self, name: str, transform=lambda a: a, suffix: str = "", what: str = "the weight", scale: float = 1.0) -> str:
         """An IR constant made from ONNX constant `name`; a QDQ model's integers travel along."""
+        if not np.all(np.isfinite(self.const(name, what).astype(np.float64))):
+            self.fail(f"{what} '{name}' holds NaN or infinite values", cls=ModelError)
         t = self.g.add_const(name + suffix, np.ascontiguousarray(transform(self.const(name, what).astype(np.float32)) * np.float32(scale)))
         if name in self.given_weights and scale == 1.0:
             q, qp = self.given_weights[name]
@@ -458,7 +461,9 @@ def clip(imp, node):
         v = float(v.reshape(-1)[0]) if v is not None else float(a.get(attr, default))
         if math.isnan(v):
             imp.fail(f"the {attr} bound is NaN", cls=ModelError)
-        bounds.append(v)
+        # A bound this far out clamps nothing an int8 model can represent (and v / scale would
+        # overflow float32 when the int8 bounds are formed): it is no bound (fuzz case 451: 1e38).
+        bounds.append(v if abs(v) < CLIP_NO_BOUND else math.copysign(math.inf, v))
     lo, hi = bounds
     if lo > hi:
         imp.fail(f"min {lo:g} is greater than max {hi:g}", cls=ModelError)
