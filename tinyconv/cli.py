@@ -461,10 +461,14 @@ def check_file_arguments(args) -> None:
         if path is None:
             continue
         parent = Path(path).resolve().parent
+        bad = None
         if Path(path).is_dir():
-            raise DataError(f"{flag} '{path}' is a directory", hint="give a file name")
-        if not parent.is_dir() or not os.access(parent, os.W_OK):
-            raise DataError(f"cannot write {flag} '{path}': folder '{parent}' {'is not writable' if parent.is_dir() else 'does not exist'}")
+            bad = DataError(f"{flag} '{path}' is a directory", hint="give a file name")
+        elif not parent.is_dir() or not os.access(parent, os.W_OK):
+            bad = DataError(f"cannot write {flag} '{path}': folder '{parent}' {'is not writable' if parent.is_dir() else 'does not exist'}")
+        if bad is not None:
+            setattr(args, attr, None)  # the error report is not retried on the path that cannot be written
+            raise bad
 
 
 def main(argv: list[str] | None = None) -> int:
