@@ -85,7 +85,7 @@ TFLITE = {
     "TANH": "int8, TFLite Micro's lookup table",
     "HARD_SWISH": "int8, TFLite Micro's lookup table",
     "RELU": "int8, requantizes as TFLite Micro (lookup table)",
-    "RELU6": "int8, input and output parameters equal (as TFLite Micro)",
+    "RELU6": "int8, clamps in the input's parameters, no requantization (as TFLite Micro)",
     "LEAKY_RELU": "int8, TFLite Micro's two multipliers (lookup table)",
     "SHAPE": "static shapes: evaluated at import (Keras Reshape), no code",
     "STRIDED_SLICE": "constant operands only (shape arithmetic), evaluated at import",
