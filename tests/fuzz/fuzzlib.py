@@ -33,6 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tinyconv import native, reference
 from tinyconv.errors import BuildError, TinyconvError
+from tinyconv.escape import for_terminal
 from tinyconv.pipeline import compile_model
 
 CASE_TIMEOUT_S = 120
@@ -77,7 +78,7 @@ def run_case(model_path: Path, calib: np.ndarray | None, workdir: Path, *, build
             try:  # numpy's default error settings, as in the CLI
                 c = compile_model(model_path, calib=calib, outdir=workdir / "lib")
             except TinyconvError as e:
-                msg = str(e)
+                msg = for_terminal(str(e), max_chars=4000)  # what the CLI prints after `error:` (names from the model escaped)
                 if "\n" in msg or "\r" in msg:
                     return Outcome("multiline", msg[:500])
                 if caught:
