@@ -25,3 +25,8 @@ def build_cache(tmp_path_factory) -> Path:
     if not os.environ.get("TINYCONV_CACHE"):
         os.environ["TINYCONV_CACHE"] = str(tmp_path_factory.mktemp("build-cache"))
     return Path(os.environ["TINYCONV_CACHE"])
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-cases", type=int, default=None,
+                     help="cases per importer for the fuzz suite's built (slow) tests; a long campaign: tests/fuzz/campaign.py")  # fmt: skip

@@ -180,10 +180,13 @@ def onnxruntime_outputs(model_path: Path, float_onnx: np.ndarray) -> np.ndarray 
         import onnxruntime as ort
     except ImportError:
         return None
-    sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    (i,) = sess.get_inputs()
-    shape = [d if isinstance(d, int) else 1 for d in i.shape]
-    return np.stack([sess.run(None, {i.name: x.reshape(shape).astype(np.float32)})[0][0] for x in float_onnx])
+    try:
+        sess = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        (i,) = sess.get_inputs()
+        shape = [d if isinstance(d, int) else 1 for d in i.shape]
+        return np.stack([sess.run(None, {i.name: x.reshape(shape).astype(np.float32)})[0][0] for x in float_onnx])
+    except Exception:  # noqa: BLE001 - onnxruntime refuses a model tinyconv accepts: no comparison, not a crash after the device run
+        return None
 
 
 def run_check(model, *, device: str = "host", **kw) -> tuple[dict, np.ndarray, Compiled]:

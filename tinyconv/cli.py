@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +305,16 @@ def _known_devices() -> str:
     return ", ".join(sorted(p.stem for p in Path(DEVICES_DIR).glob("*.toml")))
 
 
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Global options, accepted before and after the subcommand: SUPPRESS keeps a subcommand that was
     # not given the flag from resetting what the top-level parser read.
@@ -343,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", default="c", choices=("c", "incbin"),
                    help="c: constants as C arrays (any C99 compiler; default); incbin: a binary blob the assembler includes (gcc/clang, much faster to build)")
     c.add_argument("--sqnr", action="store_true", help="print the per-layer SQNR (int8 vs float)")
-    c.add_argument("--sqnr-inputs", metavar="N", type=int, default=16, help="calibration inputs used for --sqnr")
+    c.add_argument("--sqnr-inputs", metavar="N", type=positive_int, default=16, help="calibration inputs used for --sqnr")
     c.set_defaults(func=cmd_compile)
 
     i = command("inspect", "ops, shapes, MACs and parameters per layer; unsupported ops")
@@ -409,13 +421,82 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+NPY_ARGUMENTS = {"calib": "calibration data", "inputs": "inputs", "labels": "labels"}
+NPY_MAX_HEADER = 10_000  # numpy's own default limit for an .npy header
+
+
+def check_file_arguments(args) -> None:
+    """Refuse unusable file arguments before any work: one line each, never a traceback later."""
+    from tinyconv.errors import DataError
+
+    for attr, what in NPY_ARGUMENTS.items():
+        path = getattr(args, attr, None)
+        if path is None:
+            continue
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"{what} '{path}' {'is not a regular file' if p.exists() else 'does not exist'}", hint="give an .npy file")
+        try:
+            arr = np.load(p, mmap_mode="r", allow_pickle=False, max_header_size=NPY_MAX_HEADER)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"cannot read {what} '{path}': {str(e).splitlines()[0] if str(e) else type(e).__name__}", hint="give an .npy file (numpy.save)") from None
+        if not isinstance(arr, np.ndarray):
+            arr.close()  # an .npz archive
+            raise DataError(f"{what} '{path}' is an .npz archive, not one array", hint="save a single array with numpy.save")
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise DataError(f"{what} '{path}' holds no samples (shape {list(arr.shape)})", hint="the first axis counts the samples; give at least one")
+        if arr.dtype.hasobject or arr.dtype.fields is not None:
+            raise DataError(f"{what} '{path}' has dtype {arr.dtype}; give a numeric array")
+        if attr == "inputs" and arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise DataError(f"{what} '{path}' contain NaN or infinite values", hint="int8 quantization of those is undefined")
+    dirs = {"build_dir": "--build-dir"}
+    if args.command == "compile":
+        dirs["output"] = "-o"
+    for attr, flag in dirs.items():
+        out = getattr(args, attr, None)
+        if out is None:
+            continue
+        o = Path(out)
+        if o.exists() and not o.is_dir():
+            raise DataError(f"{flag} '{out}' is an existing file", hint=f"give a directory with {flag}")
+        try:
+            o.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DataError(f"cannot create {flag} directory '{out}': {e.strerror or e}") from None
+        if not os.access(o, os.W_OK | os.X_OK):
+            raise DataError(f"{flag} directory '{out}' is not writable")
+    files = {"save_outputs": "--save-outputs", "json": "--json", "junit": "--junit"}
+    if args.command == "quantize":
+        files["output"] = "-o"
+    for attr, flag in files.items():  # written at the end of a possibly long run: checked first
+        path = getattr(args, attr, None)
+        if path is None:
+            continue
+        parent = Path(path).resolve().parent
+        bad = None
+        if Path(path).is_dir():
+            bad = DataError(f"{flag} '{path}' is a directory", hint="give a file name")
+        elif not parent.is_dir() or not os.access(parent, os.W_OK):
+            bad = DataError(f"cannot write {flag} '{path}': folder '{parent}' {'is not writable' if parent.is_dir() else 'does not exist'}")
+        if bad is not None:
+            setattr(args, attr, None)  # the error report is not retried on the path that cannot be written
+            raise bad
+
+
 def main(argv: list[str] | None = None) -> int:
     from tinyconv import procs
 
     args = build_parser().parse_args(argv)
     previous = procs.exit_cleanly_on_signals()  # children and temp folders go with us, exit 128 + signo
     try:
-        return args.func(args)
+        check_file_arguments(args)
+        if args.debug:
+            return args.func(args)
+        # Float overflow in a user's model (weights of 1e30, ...) is reported as an `error:` line by
+        # the checks that find it; numpy's RuntimeWarnings about it would only print noise before.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return args.func(args)
     except TinyconvError as e:
         write_error_reports(args, e)
         if args.debug:

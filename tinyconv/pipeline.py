@@ -53,6 +53,9 @@ def load_calibration(path_or_array, graph: Graph) -> np.ndarray:
         )
     if not np.issubdtype(arr.dtype, np.floating):
         raise DataError(f"calibration data must be float (got {arr.dtype})")
+    if lay and lay.onnx_shape and lay.onnx_shape[0] != 1:  # one sample per run: a fixed batch > 1 has no [N, ...] form
+        raise DataError(f"the model input '{inp}' has a fixed batch of {lay.onnx_shape[0]} (shape {list(lay.onnx_shape)})",
+                        hint="export the model with batch 1 or a symbolic batch")  # fmt: skip
     return reference.onnx_in(graph, arr.astype(np.float32))
 
 

@@ -120,12 +120,29 @@ def test_unsupported_operator_is_named_with_its_index(tmp_path, schema):
     mb.inputs, mb.outputs = [x], [z]
     conv_model(mb, x, a)
     mb.op(tb.op_code("SUB"), [a, x], [y])
-    mb.op(tb.op_code("LEAKY_RELU"), [y], [z])
+    mb.op(tb.op_code("SQUARE"), [y], [z])
     with pytest.raises(UnsupportedError) as e:
         load_tflite(write(tmp_path, mb.build()))
     msg = str(e.value)
-    assert "SUB (operator 1)" in msg and "LEAKY_RELU (operator 2)" in msg, msg
+    assert "SUB (operator 1)" in msg and "SQUARE (operator 2)" in msg, msg
     assert e.value.node == "op1"
+
+
+def test_unsupported_operators_listed_once_per_type_with_a_count(tmp_path, schema):
+    """Before: every operator listed one by one (12 of them, then "and N more")."""
+    mb = tb.ModelBuilder()
+    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
+    prev = x
+    for k in range(14):
+        nxt = mb.act(f"t{k}", (1, 4, 4, 2), 0.1, 0)
+        mb.op(tb.op_code("SUB" if k % 2 else "SQUARE"), [prev, x] if k % 2 else [prev], [nxt])
+        prev = nxt
+    mb.inputs, mb.outputs = [x], [prev]
+    with pytest.raises(UnsupportedError) as e:
+        load_tflite(write(tmp_path, mb.build()))
+    msg = str(e.value)
+    assert "SQUARE x7 (operators 0, 2, 4, ...)" in msg and "SUB x7 (operators 1, 3, 5, ...)" in msg, msg
+    assert msg.count("SQUARE") == 1 and msg.count("SUB") == 1
 
 
 def test_weights_with_zero_points_are_refused(tmp_path, schema):

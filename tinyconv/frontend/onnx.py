@@ -18,14 +18,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from tinyconv.errors import ModelError, UnsupportedError
+from tinyconv.errors import ModelError, TinyconvError, UnsupportedError
 from tinyconv.frontend import onnx_layout as L
-from tinyconv.frontend.onnx_model import OnnxModel, read, where
+from tinyconv.frontend.onnx_attrs import check_axis, check_perm
+from tinyconv.frontend.onnx_model import OnnxModel, _first_line, read, where
 from tinyconv.ir import Graph, IOLayout, Node, QuantParams, Tensor
 from tinyconv.ops import check_shapes, op_of
 
 CONVERTERS: dict[str, callable] = {}
 SAME_SHAPE_OPS = {"batch_norm", "unary", "prelu", "softmax", "log_softmax"}  # element- or row-wise: output shape = input shape
+CLIP_NO_BOUND = 1e30  # |Clip bound| at or beyond this is treated as no bound
 
 
 def converter(*op_types):
@@ -39,12 +41,14 @@ def converter(*op_types):
 
 def load_onnx(source) -> Graph:
     """`source`: an .onnx path or an onnx.ModelProto."""
+    from tinyconv.frontend import refuse_batched_images
     from tinyconv.passes import run_passes
 
     m = read(source if isinstance(source, onnx.ModelProto) else Path(source), supported=frozenset(CONVERTERS) | {"Constant", "Shape"})
     g = Importer(m).run()
     run_passes(g)
     check_shapes(g)
+    refuse_batched_images(g)
     g.validate()
     return g
 
@@ -74,7 +78,13 @@ class Importer:
         self._add_input(m.inputs[0])
         for node in m.nodes:
             self.node = node
-            CONVERTERS[node.op_type](self, node)
+            try:
+                CONVERTERS[node.op_type](self, node)
+            except TinyconvError:
+                raise
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:  # an input no check above foresaw
+                self.fail(f"cannot convert this node ({type(e).__name__}: {_first_line(e)})",
+                          hint="if onnxruntime runs the model, please report this", cls=ModelError)  # fmt: skip
         self.node = None
         for name in m.outputs:
             if name in m.consts or name not in self.vals:
@@ -166,6 +176,8 @@ class Importer:
 
     def weight(self, name: str, transform=lambda a: a, suffix: str = "", what: str = "the weight", scale: float = 1.0) -> str:
         """An IR constant made from ONNX constant `name`; a QDQ model's integers travel along."""
+        if not np.all(np.isfinite(self.const(name, what).astype(np.float64))):
+            self.fail(f"{what} '{name}' holds NaN or infinite values", cls=ModelError)
         t = self.g.add_const(name + suffix, np.ascontiguousarray(transform(self.const(name, what).astype(np.float32)) * np.float32(scale)))
         if name in self.given_weights and scale == 1.0:
             q, qp = self.given_weights[name]
@@ -228,6 +240,8 @@ def spatial_pads(a: dict, in_sizes, kernel, strides, dilations, ceil_mode: bool 
             out.append((0, 0))
         else:
             p = a.get("pads", [0] * (2 * r))
+            if len(p) != 2 * r:
+                raise ValueError(f"'pads' has {len(p)} entries for {r} spatial axes (expected {2 * r})")
             out.append((int(p[k]), int(p[k + r])))
     if ceil_mode:
         res = []
@@ -261,10 +275,27 @@ def _finish_nd(imp: Importer, y: str, rank: int, onnx_out: str) -> None:
     imp.bind(onnx_out, y, L.nhwc(rank))
 
 
-def _hw(values, rank, default):
+def _hw(values, rank, default, imp: Importer | None = None, name: str = "attribute"):
     """ONNX per-spatial-axis attribute → (h, w), with H = 1 for 1-D."""
     v = list(values) if values is not None else [default] * (rank - 2)
+    if len(v) != rank - 2:
+        msg = f"'{name}' has {len(v)} entries for {rank - 2} spatial axes"
+        if imp is not None:
+            imp.fail(msg, cls=ModelError)
+        raise ModelError(msg)
     return (1, int(v[0])) if rank == 3 else (int(v[0]), int(v[1]))
+
+
+def _check_kernel(imp: Importer, a: dict, kernel) -> None:
+    if "kernel_shape" in a and [int(k) for k in a["kernel_shape"]] != [int(k) for k in kernel]:
+        imp.fail(f"kernel_shape {list(a['kernel_shape'])} differs from the weights' spatial shape {list(kernel)}", cls=ModelError)
+
+
+def _check_bias(imp: Importer, node, k: int, channels: int) -> None:
+    if len(node.input) > k and node.input[k]:
+        b = imp.const(node.input[k], "the bias")
+        if b.ndim != 1 or b.size != channels:
+            imp.fail(f"bias '{node.input[k]}' has shape {list(b.shape)}, expected [{channels}] (one per output channel)", cls=ModelError)
 
 
 # -- converters --------------------------------------------------------------------------------------
@@ -279,7 +310,13 @@ def conv(imp: Importer, node):
         imp.fail(f"weights of rank {w.ndim} do not match input rank {rank}", cls=ModelError)
     to_ohwi = (lambda a: a[:, :, None, :].transpose(0, 2, 3, 1)) if rank == 3 else (lambda a: a.transpose(0, 2, 3, 1))
     k = (1, w.shape[2]) if rank == 3 else w.shape[2:]
-    strides, dil = _hw(a.get("strides"), rank, 1), _hw(a.get("dilations"), rank, 1)
+    strides, dil = _hw(a.get("strides"), rank, 1, imp, "strides"), _hw(a.get("dilations"), rank, 1, imp, "dilations")
+    _check_kernel(imp, a, w.shape[2:])
+    group = int(a.get("group", 1))
+    cin = imp.onnx_shape(node.input[0])[1]
+    if w.shape[1] * group != cin or w.shape[0] % group:
+        imp.fail(f"weights {list(w.shape)} with group={group} do not fit {cin} input channels", cls=ModelError)
+    _check_bias(imp, node, 2, w.shape[0])
     in_hw = imp.shape(x)[1:3]
     pads_raw = spatial_pads(a, in_hw[2 - (rank - 2):], k[2 - (rank - 2):], strides[2 - (rank - 2):], dil[2 - (rank - 2):])
     (t, b), (l, r) = ([(0, 0)] + pads_raw) if rank == 3 else pads_raw
@@ -300,8 +337,12 @@ def conv_transpose(imp: Importer, node):
     x, rank = _nd(imp, node.input[0])
     to_ohwi = (lambda a: a[:, :, None, :].transpose(1, 2, 3, 0)) if rank == 3 else (lambda a: a.transpose(1, 2, 3, 0))
     k = (1, w.shape[2]) if rank == 3 else w.shape[2:]
-    strides, dil = _hw(a.get("strides"), rank, 1), _hw(a.get("dilations"), rank, 1)
-    opad = _hw(a.get("output_padding"), rank, 0)
+    strides, dil = _hw(a.get("strides"), rank, 1, imp, "strides"), _hw(a.get("dilations"), rank, 1, imp, "dilations")
+    opad = _hw(a.get("output_padding"), rank, 0, imp, "output_padding")
+    _check_kernel(imp, a, w.shape[2:])
+    if w.shape[0] != imp.onnx_shape(node.input[0])[1]:
+        imp.fail(f"weights {list(w.shape)} do not fit {imp.onnx_shape(node.input[0])[1]} input channels", cls=ModelError)
+    _check_bias(imp, node, 2, w.shape[1])
     in_hw = imp.shape(x)[1:3]
     auto = a.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
@@ -373,7 +414,15 @@ def batchnorm(imp: Importer, node):
     a = imp.attrs(node)
     if a.get("training_mode", 0):
         imp.fail("training_mode=1 is not supported", hint="export the model in eval mode")
+    if len(node.input) < 5:
+        imp.fail(f"has {len(node.input)} inputs, expected 5 (X, scale, B, mean, var)", cls=ModelError)
     scale, bias, mean, var = (imp.const(node.input[k]).astype(np.float64) for k in range(1, 5))
+    channels = imp.onnx_shape(node.input[0])[1] if len(imp.onnx_shape(node.input[0])) > 1 else 1
+    for label, p in (("scale", scale), ("B", bias), ("mean", mean), ("var", var)):
+        if p.shape != (channels,):
+            imp.fail(f"{label} has shape {list(p.shape)}, expected [{channels}] (one per channel)", cls=ModelError)
+    if np.any(var + float(a.get("epsilon", 1e-5)) <= 0) or not np.all(np.isfinite(np.concatenate([scale, bias, mean, var]))):
+        imp.fail("var + epsilon must be positive and all parameters finite", cls=ModelError)
     mult = scale / np.sqrt(var + float(a.get("epsilon", 1e-5)))
     add = bias - mean * mult
     name = node.input[0]
@@ -404,10 +453,20 @@ def relu(imp, node):
 @converter("Clip")
 def clip(imp, node):
     a = imp.attrs(node)
-    lo = imp.opt_const(node, 1)
-    hi = imp.opt_const(node, 2)
-    lo = float(lo) if lo is not None else float(a.get("min", -math.inf))
-    hi = float(hi) if hi is not None else float(a.get("max", math.inf))
+    bounds = []
+    for k, attr, default in ((1, "min", -math.inf), (2, "max", math.inf)):
+        v = imp.opt_const(node, k)
+        if v is not None and v.size != 1:
+            imp.fail(f"the {attr} bound has shape {list(v.shape)}; Clip takes a scalar", cls=ModelError)
+        v = float(v.reshape(-1)[0]) if v is not None else float(a.get(attr, default))
+        if math.isnan(v):
+            imp.fail(f"the {attr} bound is NaN", cls=ModelError)
+        # A bound this far out clamps nothing an int8 model can represent (and v / scale would
+        # overflow float32 when the int8 bounds are formed): it is no bound (fuzz case 451: 1e38).
+        bounds.append(v if abs(v) < CLIP_NO_BOUND else math.copysign(math.inf, v))
+    lo, hi = bounds
+    if lo > hi:
+        imp.fail(f"min {lo:g} is greater than max {hi:g}", cls=ModelError)
     _unary(imp, node, "clip", {"lo": lo, "hi": hi})
 
 
@@ -463,8 +522,8 @@ def _pool(imp: Importer, node, op: str):
     if a.get("storage_order", 0):
         imp.fail("storage_order=1 is not supported")
     x, rank = _nd(imp, node.input[0])
-    kernel = _hw(a["kernel_shape"], rank, 1)
-    strides = _hw(a.get("strides"), rank, 1)
+    kernel = _hw(a["kernel_shape"], rank, 1, imp, "kernel_shape")
+    strides = _hw(a.get("strides"), rank, 1, imp, "strides")
     in_hw = imp.shape(x)[1:3]
     r = rank - 2
     pads = spatial_pads(a, in_hw[2 - r:], kernel[2 - r:], strides[2 - r:], [1] * r, bool(a.get("ceil_mode", 0)))
@@ -513,7 +572,7 @@ def reduce_mean(imp: Importer, node):
         axes = imp.const(node.input[1]).tolist()
     name = node.input[0]
     rank = len(imp.onnx_shape(name))
-    axes = sorted(int(x) % rank for x in (axes if axes is not None else range(rank)))
+    axes = sorted(check_axis(node, int(x), rank, 'axes entry') for x in (axes if axes is not None else range(rank)))
     if rank != 4 or axes != [2, 3]:
         imp.fail(f"ReduceMean over axes {axes} of a rank-{rank} tensor is not supported", hint="tinyconv averages over the spatial axes (2, 3) of NCHW data")
     keep = bool(a.get("keepdims", 1))
@@ -536,6 +595,10 @@ def binary(imp: Importer, node):
     rank_a = len(imp.onnx_shape(a_name))
     if cb:
         c = imp.const(b_name).astype(np.float64)
+        if kind == "Div" and np.any(c == 0):
+            imp.fail("division by a constant that holds 0", cls=ModelError)
+        if not np.all(np.isfinite(c)):
+            imp.fail("the constant operand holds NaN or infinite values", cls=ModelError)
         c = -c if kind == "Sub" else (1.0 / c if kind == "Div" else c)
         if c.ndim > rank_a:
             imp.fail("a constant operand of higher rank than the tensor is not supported")
@@ -560,12 +623,13 @@ def binary(imp: Importer, node):
 
 @converter("Concat")
 def concat(imp: Importer, node):
-    axis = int(imp.attrs(node)["axis"])
+    axis = imp.attrs(node).get("axis")
     names = [n for n in node.input if n]
     computed = [n for n in names if not imp.is_const(n)]
     if not computed:
         imp.fail("Concat of constants only should have been folded", cls=ModelError)
     rank = len(imp.onnx_shape(computed[0]))
+    axis = check_axis(node, axis, rank)
     perm = imp.perm_of(computed[0])
     xs = [imp.add_const(f"{node.output[0]}_const{k}", L.const_to_layout(imp.const(n).astype(np.float32), rank, perm)) if imp.is_const(n)
           else imp.value(n, perm) for k, n in enumerate(names)]  # fmt: skip
@@ -578,7 +642,7 @@ def split(imp: Importer, node):
     a = imp.attrs(node)
     name = node.input[0]
     shape = imp.onnx_shape(name)
-    axis = int(a.get("axis", 0)) % len(shape)
+    axis = check_axis(node, a.get("axis", 0), len(shape))
     sizes = a.get("split")
     if sizes is None and len(node.input) > 1 and node.input[1]:
         sizes = imp.const(node.input[1]).tolist()
@@ -601,8 +665,11 @@ def slice_(imp: Importer, node):
     starts, ends = imp.const(node.input[1]).tolist(), imp.const(node.input[2]).tolist()
     axes = imp.opt_const(node, 3)
     steps = imp.opt_const(node, 4)
-    axes = [int(x) % r for x in (axes.tolist() if axes is not None else range(len(starts)))]
+    axes = [check_axis(node, int(x), r, 'axes entry') for x in (axes.tolist() if axes is not None else range(len(starts)))]
     steps = steps.tolist() if steps is not None else [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps) or len(set(axes)) != len(axes):
+        imp.fail(f"starts, ends, axes and steps have {len(starts)}, {len(ends)}, {len(axes)} and {len(steps)} entries (must be equal, axes distinct)",
+                 cls=ModelError)  # fmt: skip
     s_all, e_all, st_all = [0] * r, list(shape), [1] * r
     for ax, s, e, st in zip(axes, starts, ends, steps):
         if st <= 0:
@@ -626,11 +693,15 @@ def pad(imp: Importer, node):
         imp.fail(f"mode '{mode}' is not supported", hint="tinyconv pads with a constant")
     name = node.input[0]
     r = len(imp.onnx_shape(name))
-    pads = imp.const(node.input[1]).astype(np.int64).tolist() if len(node.input) > 1 else list(a.get("pads"))
+    pads = imp.const(node.input[1]).astype(np.int64).reshape(-1).tolist() if len(node.input) > 1 else list(a.get("pads") or [])
     value = imp.opt_const(node, 2)
-    value = float(value) if value is not None and value.size else float(a.get("value", 0.0))
+    value = float(value.reshape(-1)[0]) if value is not None and value.size else float(a.get("value", 0.0))
+    if not math.isfinite(value):
+        imp.fail(f"the padding value {value} is not finite", cls=ModelError)
     axes = imp.opt_const(node, 3)
-    axes = [int(x) % r for x in axes.tolist()] if axes is not None else list(range(r))
+    axes = [check_axis(node, int(x), r, 'axes entry') for x in axes.tolist()] if axes is not None else list(range(r))
+    if len(pads) != 2 * len(axes) or len(set(axes)) != len(axes):
+        imp.fail(f"pads has {len(pads)} entries for {len(axes)} axes (expected {2 * len(axes)})", cls=ModelError)
     begin, end = [0] * r, [0] * r
     for k, ax in enumerate(axes):
         begin[ax], end[ax] = pads[k], pads[k + len(axes)]
@@ -653,7 +724,10 @@ def _reshape_to(imp: Importer, node, name: str, new_shape) -> None:
 @converter("Reshape")
 def reshape(imp: Importer, node):
     old = imp.onnx_shape(node.input[0])
-    target = [int(d) for d in imp.const(node.input[1], "the target shape").tolist()]
+    target_c = imp.const(node.input[1], "the target shape")
+    if target_c.ndim != 1 or target_c.dtype.kind not in "iu" or np.any(target_c < -1):
+        imp.fail(f"the target shape must be a 1-D integer tensor of sizes ≥ -1 (got {target_c.dtype} {list(target_c.shape)})", cls=ModelError)
+    target = [int(d) for d in target_c.tolist()]
     allowzero = imp.attrs(node).get("allowzero", 0)
     shape = [old[k] if (d == 0 and not allowzero and k < len(old)) else d for k, d in enumerate(target)]
     if shape.count(-1) > 1:
@@ -667,7 +741,9 @@ def reshape(imp: Importer, node):
 @converter("Flatten")
 def flatten(imp: Importer, node):
     old = imp.onnx_shape(node.input[0])
-    axis = int(imp.attrs(node).get("axis", 1))
+    axis = imp.attrs(node).get("axis", 1)
+    if not isinstance(axis, int) or not -len(old) <= axis <= len(old):
+        imp.fail(f"axis {axis} is out of range for a rank-{len(old)} input (valid: {-len(old)} to {len(old)})", cls=ModelError)
     axis = axis + len(old) if axis < 0 else axis
     _reshape_to(imp, node, node.input[0], (int(np.prod(old[:axis])), int(np.prod(old[axis:]))))
 
@@ -679,13 +755,15 @@ def squeeze(imp: Importer, node):
     if axes is None and len(node.input) > 1 and node.input[1]:
         axes = imp.const(node.input[1]).tolist()
     if node.op_type == "Squeeze":
-        axes = [int(a) % len(old) for a in axes] if axes is not None else [k for k, d in enumerate(old) if d == 1]
+        axes = [check_axis(node, int(a), len(old), 'axes entry') for a in axes] if axes is not None else [k for k, d in enumerate(old) if d == 1]
         if any(old[a] != 1 for a in axes):
             imp.fail(f"cannot squeeze non-unit axes {axes} of {old}", cls=ModelError)
         new = [d for k, d in enumerate(old) if k not in axes]
     else:
         r = len(old) + len(axes)
-        axes = sorted(int(a) % r for a in axes)
+        axes = sorted(check_axis(node, int(a), r, 'axes entry') for a in axes)
+        if len(set(axes)) != len(axes):
+            imp.fail(f"axes {axes} repeat an axis", cls=ModelError)
         new, it = [], iter(old)
         for k in range(r):
             new.append(1 if k in axes else next(it))
@@ -696,7 +774,7 @@ def squeeze(imp: Importer, node):
 def transpose(imp: Importer, node):
     name = node.input[0]
     r = len(imp.onnx_shape(name))
-    perm = imp.attrs(node).get("perm", list(range(r))[::-1])
+    perm = check_perm(node, imp.attrs(node).get("perm", list(range(r))[::-1]), r)
     t, have = imp.vals[name]
     imp.bind(node.output[0], t, L.after_transpose(have, perm))
 
@@ -730,7 +808,7 @@ def _softmax_like(imp: Importer, node, op: str, extra: dict):
     """Softmax / LogSoftmax: moved so that the reduced axis is last (the kernels' row layout)."""
     name = node.input[0]
     r = len(imp.onnx_shape(name))
-    axis = int(imp.attrs(node).get("axis", -1 if imp.m.opset >= 13 else 1)) % r
+    axis = check_axis(node, imp.attrs(node).get("axis", -1 if imp.m.opset >= 13 else 1), r)
     if imp.m.opset < 13 and axis != r - 1:
         if any(d != 1 for d in imp.onnx_shape(name)[axis + 1:]):
             imp.fail(f"opset-{imp.m.opset} {node.op_type} over the flattened axes {axis}.. is not supported")
@@ -793,6 +871,8 @@ def resize(imp: Importer, node):
         out = [int(s) for s in sizes]
         scales = [o / i for o, i in zip(out, shape)]
     elif scales is not None:
+        if len(scales) != len(shape) or not np.all(np.isfinite(scales)) or np.any(np.asarray(scales) <= 0):
+            imp.fail(f"scales {list(map(float, scales))} must be {len(shape)} positive finite numbers", cls=ModelError)
         out = [int(math.floor(i * s)) for i, s in zip(shape, scales)]
     else:
         imp.fail("neither scales nor sizes is given", cls=ModelError)
@@ -811,8 +891,16 @@ def resize(imp: Importer, node):
 # -- QDQ -----------------------------------------------------------------------------------------------
 
 
+def _check_scale(imp: Importer, scale: np.ndarray, name: str) -> None:
+    """Quantization scales must be positive, finite float32 numbers (5e-324 is 0 in float32)."""
+    if scale.size == 0 or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+        bad = scale[~(np.isfinite(scale) & (scale > 0))].reshape(-1)
+        imp.fail(f"scale '{name}' is {float(bad[0]) if bad.size else 'empty'}; scales must be positive and finite in float32", cls=ModelError)
+
+
 def _qparams(imp: Importer, node) -> QuantParams:
     scale = imp.const(node.input[1], "the scale").astype(np.float32)
+    _check_scale(imp, scale, node.input[1])
     zp = imp.opt_const(node, 2)
     zp_dtype = zp.dtype if zp is not None else np.dtype(np.uint8)
     zp = zp.astype(np.int32) if zp is not None else np.zeros(scale.shape, np.int32)
@@ -868,6 +956,7 @@ def _saturate_producer(imp: Importer, t: str, qp: QuantParams) -> None:
 
 def _qlinear_params(imp: Importer, scale: str, zp: str, axis: int | None = None) -> QuantParams:
     s = imp.const(scale, "the scale").astype(np.float32)
+    _check_scale(imp, s, scale)
     z = imp.const(zp, "the zero point") if zp else np.zeros(s.shape, np.uint8)
     shift = 128 if z.dtype == np.uint8 else 0
     z = z.astype(np.int32) - shift

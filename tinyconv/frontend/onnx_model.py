@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import numpy_helper, shape_inference
+from onnx import numpy_helper
 
 from tinyconv.errors import ModelError, UnsupportedError
+from tinyconv.frontend.onnx_attrs import check_attributes, where
+from tinyconv.frontend.onnx_isolated import infer_shapes
 
 OPSET_MIN, OPSET_MAX = 11, 21
 MAX_TENSOR_ELEMENTS = 1 << 28  # 256 Mi elements: beyond any microcontroller or phone arena
@@ -37,10 +39,6 @@ class OnnxModel:
     outputs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dequantized: list[onnx.NodeProto] = field(default_factory=list)  # folded DequantizeLinear(const)
-
-
-def where(node: onnx.NodeProto) -> str:
-    return f"{node.op_type} '{node.name or (node.output[0] if node.output else '?')}'"
 
 
 def read(source, supported: set[str] | frozenset[str] = frozenset()) -> OnnxModel:
@@ -68,8 +66,7 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
         raise UnsupportedError(f"'{path.name}' uses opset {opset}; tinyconv reads opsets {OPSET_MIN} to {OPSET_MAX}",
                                hint="convert it with onnx.version_converter")  # fmt: skip
     g = model.graph
-    if supported:
-        _check_supported(g, supported)
+    check_attributes(g.node, {i.name: list(i.dims) for i in g.initializer})
     init_names = {i.name for i in g.initializer}
     notes: list[str] = []
     inputs = [i for i in g.input if i.name not in init_names]
@@ -77,12 +74,17 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
         _fix_input_dims(vi, notes)
     nodes = _topological(g, init_names, {i.name for i in inputs})
     try:
-        inferred = shape_inference.infer_shapes(model, check_type=True, strict_mode=True, data_prop=True)
+        inferred = infer_shapes(model, path.name, check_type=True, strict_mode=True, data_prop=True)
+    except ModelError:
+        raise
     except Exception as e:
         # Strict inference also fails where a model's declared shape disagrees with ONNX's own rule
         # (e.g. pooling with ceil_mode). tinyconv computes every shape itself and checks it against
         # the declared one, so continue with what lenient inference gives and say so.
-        inferred = shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
+        try:
+            inferred = infer_shapes(model, path.name, check_type=False, strict_mode=False, data_prop=True)
+        except RuntimeError as e2:
+            raise ModelError(f"'{path.name}': ONNX shape inference fails on this model: {_first_line(e2)}") from None
         notes.append(f"ONNX shape inference complained ({_first_line(e)[:160]}); tinyconv's own shape rules were used")
     consts = {}
     for init in g.initializer:
@@ -90,23 +92,58 @@ def _read_model(path: Path, model: onnx.ModelProto, supported) -> OnnxModel:
             consts[init.name] = numpy_helper.to_array(init)
         except Exception as e:
             raise ModelError(f"initializer '{init.name}' cannot be read: {_first_line(e)}") from None
-    shapes, dtypes = {}, {}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
-        tt = vi.type.tensor_type
-        if tt.HasField("shape"):
-            shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim)
-        dtypes[vi.name] = tt.elem_type
+    shapes, dtypes = _value_types(inferred.graph)
     m = OnnxModel(path, g, opset, nodes, consts, shapes, dtypes, [i.name for i in inputs], [o.name for o in g.output], notes)
     fold_constants(m)
+    _fold_to_fixpoint(m, model)
+    if supported:  # after folding: shape arithmetic on static shapes (Gather, Ceil, ConstantOfShape, ...) is gone
+        _check_supported(m.nodes, supported)
     _check_shapes(m)
     return m
 
 
-def _check_supported(g: onnx.GraphProto, supported) -> None:
-    """Name every node tinyconv cannot lower, all at once, before anything else can fail on them."""
+def _value_types(graph: onnx.GraphProto) -> tuple[dict, dict]:
+    shapes, dtypes = {}, {}
+    for vi in list(graph.value_info) + list(graph.input) + list(graph.output):
+        tt = vi.type.tensor_type
+        if tt.HasField("shape"):
+            shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim)
+        dtypes[vi.name] = tt.elem_type
+    return shapes, dtypes
+
+
+def _fold_to_fixpoint(m: OnnxModel, model: onnx.ModelProto, rounds: int = 8) -> None:
+    """A Shape whose input's shape inference could not know before folding (it came from a Reshape
+    fed by folded shape arithmetic, as in ShuffleNet's repeated channel shuffles) is known once the
+    folded values are constants: infer again on the folded graph and fold what that reveals."""
+    for _ in range(rounds):
+        if not any(n.op_type in ("Shape", "Size") and -1 in m.shapes.get(n.input[0], (-1,)) for n in m.nodes):
+            return
+        folded = onnx.ModelProto()
+        folded.CopyFrom(model)
+        g = folded.graph
+        del g.node[:], g.initializer[:], g.value_info[:]
+        g.node.extend(m.nodes)
+        used = {i for n in m.nodes for i in n.input}
+        g.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in m.consts.items() if k in used)
+        try:
+            inferred = infer_shapes(folded, m.path.name, check_type=False, strict_mode=False, data_prop=True)
+        except RuntimeError:
+            return
+        shapes, dtypes = _value_types(inferred.graph)
+        m.shapes.update({k: v for k, v in shapes.items() if -1 not in v or k not in m.shapes})
+        m.dtypes.update(dtypes)
+        before = len(m.nodes)
+        fold_constants(m)
+        if len(m.nodes) == before:
+            return
+
+
+def _check_supported(nodes, supported) -> None:
+    """Name every node left after constant folding that tinyconv cannot lower, all at once."""
     from tinyconv.frontend.onnx import MS_OPS
 
-    bad = [n for n in g.node if not (n.domain in ("", "ai.onnx") or (n.domain == "com.microsoft" and n.op_type in MS_OPS)) or n.op_type not in supported]
+    bad = [n for n in nodes if not (n.domain in ("", "ai.onnx") or (n.domain == "com.microsoft" and n.op_type in MS_OPS)) or n.op_type not in supported]
     if bad:
         listed = ", ".join(where(n) + (f" (domain {n.domain})" if n.domain not in ("", "ai.onnx") else "") for n in bad[:8])
         more = f" and {len(bad) - 8} more" if len(bad) > 8 else ""
@@ -124,6 +161,8 @@ def _fix_input_dims(vi: onnx.ValueInfoProto, notes: list[str]) -> None:
     dims = vi.type.tensor_type.shape.dim
     if not vi.type.tensor_type.HasField("shape"):
         raise ModelError(f"graph input '{vi.name}' has no shape", hint="export the model with static input shapes")
+    if not dims:
+        raise UnsupportedError(f"graph input '{vi.name}' is a scalar", hint="tinyconv compiles models whose input has a batch axis")
     for k, d in enumerate(dims):
         if d.HasField("dim_value") and d.dim_value > 0:
             continue

@@ -47,8 +47,17 @@ from tinyconv.ir import Graph, IOLayout, Node, QuantParams, Tensor
 SUPPORTED = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD", "MUL",
     "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SOFTMAX", "CONCATENATION", "PAD", "PADV2", "MEAN", "LOGISTIC",
-    "TANH", "HARD_SWISH", "TRANSPOSE_CONV", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX",
+    "TANH", "HARD_SWISH", "TRANSPOSE_CONV", "QUANTIZE", "DEQUANTIZE", "LOG_SOFTMAX", "RELU", "RELU6", "LEAKY_RELU",
+    "SHAPE", "STRIDED_SLICE", "PACK",
 )  # fmt: skip
+# The builtin_options table each operator reads (schema.fbs BuiltinOptions). Another table type
+# would be read with this operator's field layout: refused, as TFLite's own parser does.
+OPTIONS_TYPE = {
+    "CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5, "FULLY_CONNECTED": 8, "SOFTMAX": 9,
+    "CONCATENATION": 10, "ADD": 11, "RESHAPE": 17, "MUL": 21, "PAD": 22, "MEAN": 27, "SQUEEZE": 30, "STRIDED_SLICE": 32,
+    "PADV2": 43, "TRANSPOSE_CONV": 49, "EXPAND_DIMS": 52, "SHAPE": 55, "PACK": 59, "LEAKY_RELU": 75,
+}  # fmt: skip
+MAX_WINDOW = 1 << 16  # strides, dilations and window sizes beyond this are refused (no real model has them)
 
 # TFLM PoolingPrepare: input and output scales may differ by this much (the integers are copied).
 POOL_SCALE_TOLERANCE = 1.0e-6
@@ -110,6 +119,7 @@ class _Importer:
         self.g = Graph(name=_clean(path.stem))
         self.names: dict[int, str] = {}  # TFLite tensor index → IR tensor name
         self.skip: set[int] = set()  # edge QUANTIZE / DEQUANTIZE operators
+        self.folded: dict[int, np.ndarray] = {}  # tensor index → value computed at import time (shape arithmetic)
         self.op: TflOperator | None = None
 
     # -- messages ------------------------------------------------------------------------------
@@ -131,10 +141,14 @@ class _Importer:
         m = self.m
         unsupported = [op for op in m.operators if op.name not in SUPPORTED]
         if unsupported:
-            listed = ", ".join(f"{op.name} (operator {op.index})" for op in unsupported[:12])
-            more = f" and {len(unsupported) - 12} more" if len(unsupported) > 12 else ""
+            kinds: dict[str, list[int]] = {}
+            for op in unsupported:
+                kinds.setdefault(op.name, []).append(op.index)
+            listed = ", ".join(f"{name} (operator {ix[0]})" if len(ix) == 1 else
+                               f"{name} x{len(ix)} (operators {', '.join(map(str, ix[:3]))}{', ...' if len(ix) > 3 else ''})"
+                               for name, ix in kinds.items())  # fmt: skip
             raise UnsupportedError(
-                f"'{self.path.name}' uses operators tinyconv does not support: {listed}{more}",
+                f"'{self.path.name}' uses operators tinyconv does not support: {listed}",
                 hint="supported: " + ", ".join(SUPPORTED),
                 node=f"op{unsupported[0].index}",
             )
@@ -145,23 +159,38 @@ class _Importer:
             if op.index in self.skip:
                 continue
             self.op = op
-            getattr(self, "_" + op.name.lower())(op)
+            want = OPTIONS_TYPE.get(op.name)
+            if op.options_type and want is not None and op.options_type != want:
+                raise self.fail(f"builtin_options_type {op.options_type} does not match the operator (expected {want})")
+            try:
+                getattr(self, "_" + op.name.lower())(op)
+            except TinyconvError:
+                raise
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:  # an input no check foresaw
+                raise self.fail(f"cannot import this operator ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''})",
+                                hint="if TFLite Micro runs the model, please report this") from None  # fmt: skip
         self.op = None
         g = self.g
         self._check_float_edges()
         for name in g.outputs:
             if name not in g.tensors:
                 raise ModelError(f"'{self.path.name}': graph output '{name}' is never computed")
+            if name in g.inputs:
+                raise ModelError(f"'{self.path.name}': output '{name}' is the model's input; there is nothing to compile")
+            if g.tensors[name].is_const:  # the generated code would never write it (fuzz case: an ADD's constant operand)
+                raise ModelError(f"'{self.path.name}': output '{name}' is a constant; there is nothing to compile")
         self._finish()
         return g
 
     def _finish(self) -> None:
+        from tinyconv.frontend import refuse_batched_images
         from tinyconv.ops import check_shapes
         from tinyconv.quantize import prepare_all
 
         g = self.g
         g.validate()
         check_shapes(g)
+        refuse_batched_images(g)
         try:
             prepare_all(g)
         except TinyconvError:
@@ -235,7 +264,7 @@ class _Importer:
         for _, inner in self._outs:
             if inner not in self.names:
                 t = self.m.tensors[inner]
-                if t.data is not None:
+                if t.data is not None or inner in self.folded:
                     raise ModelError(f"'{self.path.name}': output '{_clean(t.name)}' is a constant")
                 raise ModelError(f"'{self.path.name}': output '{_clean(t.name)}' is never computed")
             g.outputs.append(self.names[inner])
@@ -293,6 +322,8 @@ class _Importer:
     def const(self, idx: int, what: str) -> np.ndarray:
         if idx < 0:
             raise self.fail(f"{what} is missing")
+        if idx in self.folded:
+            return self.folded[idx]
         t = self.m.tensors[idx]
         if t.data is None:
             raise self.fail(f"{what} '{_clean(t.name)}' must be a constant", UnsupportedError)
@@ -373,6 +404,9 @@ class _Importer:
         if np.any(q.zero_point != 0):
             raise self.fail(f"weights '{_clean(t.name)}' have non-zero zero points (int8 weights are symmetric)", UnsupportedError)
         scale = np.asarray(q.scale, np.float32).reshape(-1)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            bad = float(scale[~(np.isfinite(scale) & (scale > 0))][0])
+            raise self.fail(f"weights '{_clean(t.name)}' have scale {bad:g}; scales must be positive and finite")
         if scale.size > 1:
             if q.axis != axis or scale.size != cout:
                 raise self.fail(f"weights '{_clean(t.name)}' have {scale.size} scales on axis {q.axis}; expected {cout} on axis {axis}", UnsupportedError)
@@ -432,7 +466,7 @@ class _Importer:
         if cout % cin:
             raise self.fail(f"{cout} output channels are not a multiple of the {cin} input channels")
         mult = self.opt(3, "i", 0)
-        if mult not in (0, cout // cin):
+        if mult != cout // cin:
             raise self.fail(f"depth_multiplier {mult} does not match {cout} outputs for {cin} inputs")
         # [1, KH, KW, Cout] → OHWI [Cout, KH, KW, 1], groups = Cin (output channel c reads input c // M).
         w = self.weights(ins[1], 3, cout, broadcast=True, transform=lambda a: a.transpose(3, 1, 2, 0))
@@ -587,6 +621,11 @@ class _Importer:
         y = self.out(op.outputs[0])
         if int(np.prod(self.shape(y))) != int(np.prod(self.shape(x))):
             raise self.fail(f"cannot reshape {list(self.shape(x))} to {list(self.shape(y))}")
+        if op.name == "RESHAPE" and len(op.inputs) > 1 and op.inputs[1] >= 0 and (op.inputs[1] in self.folded or self.m.tensors[op.inputs[1]].data is not None):
+            target = [int(d) for d in self._known(op.inputs[1], "the target shape").reshape(-1)]
+            if target.count(-1) > 1 or any(d < -1 for d in target) or len(target) != len(self.shape(y)) or \
+                    any(d not in (-1, have) for d, have in zip(target, self.shape(y))):
+                raise self.fail(f"the target shape {target} does not give the output's shape {list(self.shape(y))}")
         # A reshape copies the integers (TFLM too), whatever the two tensors' params.
         self.emit("reshape", [x], [y], {"shape": self.shape(y)})
 
@@ -649,6 +688,8 @@ class _Importer:
         y = self.out(op.outputs[0])
         axes = self.const(ins[1], "the axes").reshape(-1).astype(np.int64)
         r = len(self.shape(x))
+        if any(not -r <= int(a) < r for a in axes):
+            raise self.fail(f"axes {[int(a) for a in axes]} are out of range for rank {r}")
         axes = tuple(sorted({int(a) % r for a in axes}))
         keep = bool(self.opt(0, "b", 0))
         if r != 4 or axes != (1, 2):
@@ -662,7 +703,7 @@ class _Importer:
             self.emit("mean", [x], [t], {"axes": (1, 2), "keepdims": keep})
             self.emit("reshape", [t], [y], {"shape": self.shape(y)}, suffix="_reshape")
 
-    def _unary(self, op, fn: str, lut):
+    def _unary(self, op, fn: str, lut, params: dict | None = None):
         ins = self.inputs(op, 1)
         x = self.tensor(ins[0])
         y = self.out(op.outputs[0])
@@ -674,7 +715,7 @@ class _Importer:
             table = lut(si, zi, so, zo)
         except ValueError as e:
             raise self.fail(str(e), UnsupportedError) from None
-        self.emit("unary", [x], [y], {"fn": fn, "params": {}, "lut": table})
+        self.emit("unary", [x], [y], {"fn": fn, "params": params or {}, "lut": table})
 
     def _logistic(self, op):
         def lut(si, zi, so, zo):
@@ -689,6 +730,94 @@ class _Importer:
 
     def _hard_swish(self, op):
         self._unary(op, "hardswish", tflite_lut.hard_swish_lut)
+
+    def _relu(self, op):
+        self._unary(op, "relu", tflite_lut.relu_lut)
+
+    def _relu6(self, op):
+        self._unary(op, "clip", lambda si, zi, so, zo: tflite_lut.relu6_lut(si, zi), {"lo": 0.0, "hi": 6.0})
+
+    def _leaky_relu(self, op):
+        alpha = float(self.opt(0, "f", 0.0))
+        self._unary(op, "leakyrelu", lambda si, zi, so, zo: tflite_lut.leaky_relu_lut(si, zi, so, zo, alpha), {"alpha": alpha})
+
+    # -- shape arithmetic, evaluated here ------------------------------------------------------
+    # What the converter emits for a Keras Reshape (SHAPE → STRIDED_SLICE → PACK → RESHAPE): on a
+    # static input every value is known, so SHAPE / STRIDED_SLICE / PACK are evaluated at import
+    # time into `self.folded` and never generate code.
+    def _fold(self, op, value: np.ndarray) -> None:
+        if len(op.outputs) != 1 or op.outputs[0] < 0:
+            raise self.fail(f"has {len(op.outputs)} outputs, expected 1")
+        idx = op.outputs[0]
+        t = self.m.tensors[idx]
+        if idx in self.folded or idx in self.names or t.data is not None:
+            raise self.fail(f"tensor '{_clean(t.name)}' is written twice")
+        want = {"int32": np.int32, "int64": np.int64}.get(t.dtype)
+        if want is None:
+            raise self.fail(f"output '{_clean(t.name)}' is {t.dtype}; shape arithmetic is int32 or int64", UnsupportedError)
+        value = np.asarray(value)
+        if t.shape and tuple(value.shape) != tuple(t.shape) and not (-1 in t.shape and len(t.shape) == value.ndim):
+            raise self.fail(f"computes shape {list(value.shape)} for '{_clean(t.name)}', which the file declares {list(t.shape)}")
+        self.folded[idx] = value.astype(want)
+
+    def _known(self, idx: int, what: str) -> np.ndarray:
+        if idx < 0:
+            raise self.fail(f"{what} is missing")
+        if idx in self.folded or self.m.tensors[idx].data is not None:
+            v = self.const(idx, what)
+            if v.dtype.kind not in "iu":
+                raise self.fail(f"{what} '{_clean(self.m.tensors[idx].name)}' is {v.dtype}; expected integers", UnsupportedError)
+            return v.astype(np.int64)
+        raise self.fail(f"{what} '{_clean(self.m.tensors[idx].name)}' is computed at run time; tinyconv evaluates shape arithmetic only on static shapes",
+                        UnsupportedError)  # fmt: skip
+
+    def _shape(self, op):
+        ins = self.inputs(op, 1)
+        idx = ins[0]
+        shape = self.shape(self.names[idx]) if idx in self.names else self.m.tensors[idx].shape
+        if any(d <= 0 for d in shape):
+            raise self.fail(f"the input shape {list(shape)} is not static", UnsupportedError)
+        self._fold(op, np.asarray(shape, np.int64))
+
+    def _pack(self, op):
+        if not op.inputs or len(op.inputs) > 64:
+            raise self.fail(f"has {len(op.inputs)} inputs")
+        values = [self._known(i, "the packed value") for i in op.inputs]
+        if len({v.shape for v in values}) != 1:
+            raise self.fail(f"packs values of different shapes {[list(v.shape) for v in values]}")
+        count, axis = self.opt(0, "i", len(values)), self.opt(1, "i", 0)
+        if count != len(values):
+            raise self.fail(f"values_count {count} differs from its {len(values)} inputs")
+        rank = values[0].ndim + 1
+        if not -rank <= axis < rank:
+            raise self.fail(f"axis {axis} is out of range for rank {rank}")
+        self._fold(op, np.stack(values, axis=axis % rank))
+
+    def _strided_slice(self, op):
+        ins = self.inputs(op, 4)
+        x = self._known(ins[0], "the sliced value")
+        begin, end, strides = (self._known(i, w).reshape(-1) for i, w in zip(ins[1:], ("begin", "end", "strides")))
+        n = len(begin)
+        if not (len(end) == len(strides) == n <= x.ndim):
+            raise self.fail(f"begin, end and strides have {n}, {len(end)} and {len(strides)} entries for a rank-{x.ndim} value")
+        begin_mask, end_mask, ellipsis, new_axis, shrink = (self.opt(k, "i", 0) for k in range(5))
+        offset = bool(self.opt(5, "b", 0))
+        if ellipsis or new_axis:
+            raise self.fail("ellipsis_mask and new_axis_mask are not supported", UnsupportedError)
+        index = []
+        for k in range(n):
+            st, dim = int(strides[k]), x.shape[k]
+            if st == 0:
+                raise self.fail(f"stride 0 on axis {k}")
+            b, e = int(begin[k]), int(end[k]) + (int(begin[k]) if offset else 0)
+            if shrink >> k & 1:
+                b = b + dim if b < 0 else b
+                if not 0 <= b < dim:
+                    raise self.fail(f"index {int(begin[k])} is out of range for axis {k} of size {dim}")
+                index.append(b)
+            else:
+                index.append(slice(None if begin_mask >> k & 1 else b, None if end_mask >> k & 1 else e, st))
+        self._fold(op, x[tuple(index)])
 
     def _quantize(self, op):
         ins = self.inputs(op, 1)
@@ -713,3 +842,5 @@ class _Importer:
     def _positive(self, values):
         if any(int(v) <= 0 for v in values):
             raise self.fail(f"strides, dilations and window sizes must be positive (got {list(values)})")
+        if any(int(v) > MAX_WINDOW for v in values):
+            raise self.fail(f"strides, dilations and window sizes above {MAX_WINDOW} are not supported (got {list(values)})", UnsupportedError)

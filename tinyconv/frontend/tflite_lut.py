@@ -193,3 +193,49 @@ def hard_swish_lut(input_scale: float, input_zero_point: int, output_scale: floa
 
 def _wrap16(x):
     return ((np.asarray(x, np.int64) + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+# -- RELU, RELU6, LEAKY_RELU ----------------------------------------------------------------------------
+
+
+def _multiplier(real: float, what: str) -> tuple[int, int]:
+    from tinyconv.fixedpoint import quantize_multiplier
+
+    if not (math.isfinite(real) and real > 0):
+        raise ValueError(f"{what} {real:g} must be positive and finite")
+    mult, shift = quantize_multiplier(real)
+    if not -31 <= shift <= 30:
+        raise ValueError(f"{what} {real:g} is outside the range TFLite's fixed-point multiplier can represent")
+    return mult, shift
+
+
+def relu_lut(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int) -> np.ndarray:
+    """TFLM ReluQuantized: zp_out + MBQM(q - zp_in, double(s_in) / double(s_out)), clamped to [zp_out, 127]."""
+    mult, shift = _multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)), "the input/output scale ratio")
+    y = output_zero_point + multiply_by_quantized_multiplier(INPUTS - input_zero_point, mult, shift)
+    return np.clip(y, max(-128, output_zero_point), 127).astype(np.int8)
+
+
+def relu6_lut(input_scale: float, input_zero_point: int) -> np.ndarray:
+    """TFLM Relu6Quantized: the integers clamped to [zp_in, q(6.0)] in the input's own parameters
+    (q(6) = round(6.0f / s_in) + zp_in, float32, clamped to int8); no requantization."""
+    six = int(np.clip(_round_half_away(float(np.float32(6.0) / np.float32(input_scale))) + input_zero_point, -128, 127))
+    return np.clip(INPUTS, input_zero_point, six).astype(np.int8)
+
+
+def leaky_relu_lut(input_scale: float, input_zero_point: int, output_scale: float, output_zero_point: int, alpha: float) -> np.ndarray:
+    """TFLM QuantizeLeakyRelu: separate multipliers for x >= 0 (s_in / s_out) and x < 0
+    (s_in · alpha / s_out), each formed in float32 as TFLM does, then widened to double."""
+    si, so, a = np.float32(input_scale), np.float32(output_scale), np.float32(alpha)
+    m_id, s_id = _multiplier(float(si / so), "the input/output scale ratio")
+    d = INPUTS - input_zero_point
+    real_alpha = float(si * a / so)
+    if real_alpha == 0.0:
+        neg = np.zeros_like(d)
+    else:
+        if not math.isfinite(real_alpha):
+            raise ValueError(f"alpha {float(a):g} gives a non-finite multiplier")
+        m_a, s_a = _multiplier(abs(real_alpha), "alpha · input/output scale ratio")
+        neg = multiply_by_quantized_multiplier(d, m_a if real_alpha > 0 else -m_a, s_a)
+    y = output_zero_point + np.where(d >= 0, multiply_by_quantized_multiplier(d, m_id, s_id), neg)
+    return np.clip(y, -128, 127).astype(np.int8)
