@@ -451,6 +451,9 @@ def check_file_arguments(args) -> None:
             raise DataError(f"{what} '{path}' contain NaN or infinite values", hint="int8 quantization of those is undefined")
     dirs = {"build_dir": "--build-dir"}
     if args.command == "compile":
+        from tinyconv.codegen import check_prefix
+
+        check_prefix(args.prefix)  # refused before -o is created
         dirs["output"] = "-o"
     for attr, flag in dirs.items():
         out = getattr(args, attr, None)
