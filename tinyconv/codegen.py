@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from tinyconv import __version__, escape
+from tinyconv import __version__, escape, neon_layers
 from tinyconv.errors import ModelError, TinyconvError
 from tinyconv.ir import Graph
 from tinyconv.memory import Plan
@@ -194,12 +194,18 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
             cname = f"{prefix}_p_{k}_{key}"
             extra[key] = cname
             consts.append(_const(cname, arr, f"layer {k} ({node.name}) {key}"))
-        for f in var.kernel_files if var else op.kernel_files:
+        neon = neon_layers.specialise(node, graph, target)  # None unless a NEON target and a fitting layer
+        if neon is not None:
+            for key, arr in neon.consts.items():
+                cname = f"{prefix}_p_{k}_{key}"
+                extra[key] = cname
+                consts.append(_const(cname, arr, f"layer {k} ({node.name}) {key}"))
+        for f in (*(var.kernel_files if var else op.kernel_files), *(neon.kernel_files if neon is not None else ())):
             if f not in kernel_files:
                 kernel_files.append(f)
         includes += [h for h in variant.includes if h not in includes]
         ctx = dict(
-            node=node, attrs=node.attrs, q=node.qattrs, layer=k, consts=extra, variant=variant, prefix=prefix,
+            node=node, attrs=node.attrs, q=node.qattrs, layer=k, consts=extra, variant=variant, prefix=prefix, neon=neon,
             inputs=[ptr(i) for i in node.inputs], outputs=[ptr(o) for o in node.outputs],
             in_shapes=[graph.tensors[i].shape for i in node.inputs],
             out_shapes=[graph.tensors[o].shape for o in node.outputs],
