@@ -7,11 +7,23 @@
  * targets); 1x1 stride-1 unpadded layers with in_c a multiple of 16 read their pixels in place,
  * the others through an im2col row per pixel in which padded taps hold the input zero point
  * (so the folded bias stays exact) and the reduction is zero-padded to kp (multiple of 16).
- * Depthwise (channel multiplier 1): 16 channels per vector, packed [tap][channel] weights. */
+ * Depthwise (channel multiplier 1): 16 channels per vector, packed [tap][channel] weights.
+ * The kernels are defined here, inlined into each layer (tc_neon_gemm.c has no code). */
 #ifndef TC_NEON_GEMM_H
 #define TC_NEON_GEMM_H
 
 #include <stdint.h>
+
+#include "tc_conv_util.h"
+#include "tc_neon.h"
+
+#if !defined(__ARM_FEATURE_DOTPROD)
+#error "the NEON layer kernels need the Armv8.2-A dot-product extension (-march=armv8.2-a+dotprod)"
+#endif
+
+/* Entry points are inlined into each layer's call with its static const parameters, so the
+ * compiler specialises every loop bound, copy size and branch for that layer. */
+#define TCN_LAYER static inline __attribute__((always_inline))
 
 typedef struct {
     int32_t in_h, in_w, in_c;
@@ -25,8 +37,6 @@ typedef struct {
 
 /* w: packed by neon_layers._pack_gemm_weights (or _pack_i8mm_weights); bias: folded, channels
  * padded to 4; rq: [ceil(out_c / 4)][3][4] multiplier, left shift, -right shift. */
-void tcn_conv_gemm_s8(const tcn_gemm_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                      const int32_t *rq, int8_t *out);
 
 typedef struct {
     int32_t in_h, in_w, c, cp; /* channels, and padded to a multiple of 16 (weight row stride) */
@@ -36,7 +46,282 @@ typedef struct {
 } tcn_dw_params;
 
 /* w: [k_h * k_w][cp] int8; bias: folded, [cp]; rq: [cp / 4][3][4]. */
-void tcn_depthwise_s8(const tcn_dw_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                      const int32_t *rq, int8_t *out);
+
+/* ---- output stage: 16 requantized channels of one pixel ---- */
+
+typedef struct {
+    int16x8_t offset;
+    int8x16_t lo, hi;
+} tcn_out_stage;
+
+static inline tcn_out_stage tcn_out_stage_make(int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    tcn_out_stage s = {vdupq_n_s16((int16_t)output_offset), vdupq_n_s8((int8_t)act_min), vdupq_n_s8((int8_t)act_max)};
+    return s;
+}
+
+/* int32 lanes (already requantized) + offset, clamped, as int8: saturating narrows are exact here
+ * because the clamp range lies inside int8 (a value saturated at int16 clamps the same way). */
+static inline int8x16_t tcn_narrow16(int32x4_t r0, int32x4_t r1, int32x4_t r2, int32x4_t r3, const tcn_out_stage *s)
+{
+    const int16x8_t h0 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(r0), r1), s->offset);
+    const int16x8_t h1 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(r2), r3), s->offset);
+    return vminq_s8(vmaxq_s8(vqmovn_high_s16(vqmovn_s16(h0), h1), s->lo), s->hi);
+}
+
+/* Store the first n (4, 8, 12 or 16, or fewer at the end of a pixel) bytes of v. */
+static inline void tcn_store_n(int8_t *o, int8x16_t v, int32_t n)
+{
+    if (n >= 16) {
+        vst1q_s8(o, v);
+        return;
+    }
+    int8_t t[16];
+    vst1q_s8(t, v);
+    for (int32_t j = 0; j < n; ++j) o[j] = t[j];
+}
+
+/* ---- im2col: one pixel's taps in (ky, kx, c) order, padded taps = input zero point ---- */
+
+static inline void tcn_copy(int8_t *d, const int8_t *s, int32_t n)
+{
+    for (; n >= 16; n -= 16, d += 16, s += 16) vst1q_s8(d, vld1q_s8(s));
+    if (n >= 8) {
+        vst1_s8(d, vld1_s8(s));
+        d += 8, s += 8, n -= 8;
+    }
+    if (n >= 4) {
+        int32_t v;
+        __builtin_memcpy(&v, s, 4);
+        __builtin_memcpy(d, &v, 4);
+        d += 4, s += 4, n -= 4;
+    }
+    for (; n > 0; --n) *d++ = *s++;
+}
+
+static inline void tcn_fill(int8_t *d, int8_t v, int32_t n)
+{
+    for (; n > 0; --n) *d++ = v;
+}
+
+TCN_LAYER void tcn_im2col(const tcn_gemm_params *p, const int8_t *in, int32_t pix, int8_t *row)
+{
+    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+    const int32_t c = p->in_c, rowlen = p->k_w * c;
+    const int8_t zp = (int8_t)p->in_zp;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, row += rowlen) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h || kx1 <= kx0) {
+            tcn_fill(row, zp, rowlen);
+            continue;
+        }
+        const int8_t *src = in + (iy * p->in_w + ix0) * c;
+        if (kx0 == 0 && kx1 == p->k_w && p->dil_w == 1) { /* the whole row inside: one constant-size copy */
+            tcn_copy(row, src, rowlen);
+            continue;
+        }
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            if (kx < kx0 || kx >= kx1) tcn_fill(row + kx * c, zp, c);
+            else tcn_copy(row + kx * c, src + kx * p->dil_w * c, c);
+        }
+    }
+}
+
+/* ---- requantization of 16 channels, records loaded once per tile ---- */
+
+/* Requantize vector v (4 channels) of a 16-channel group whose records start at q. */
+#define TCN_RQ(acc, q, v) tcn_requant4((acc), vld1q_s32((q) + 12 * (v)), vld1q_s32((q) + 12 * (v) + 4), vld1q_s32((q) + 12 * (v) + 8))
+
+/* ---- GEMM tiles ---- */
+
+
+/* 4 pixels x 16 channels: per 16 reduction values, 4 input loads + 4 four-register weight loads
+ * feed 64 SDOTs. */
+TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x2, const int8_t *x3, const int8_t *w,
+                          int32_t kp, const int32_t *bias, const int32_t *q, const tcn_out_stage *s,
+                          int8_t *o0, int8_t *o1, int8_t *o2, int8_t *o3, int32_t n)
+{
+    const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
+    int32x4_t a00 = b0, a01 = b1, a02 = b2, a03 = b3, a10 = b0, a11 = b1, a12 = b2, a13 = b3;
+    int32x4_t a20 = b0, a21 = b1, a22 = b2, a23 = b3, a30 = b0, a31 = b1, a32 = b2, a33 = b3;
+    for (int32_t k = 0; k < kp; k += 16) {
+        const int8x16_t v0 = vld1q_s8(x0 + k), v1 = vld1q_s8(x1 + k), v2 = vld1q_s8(x2 + k), v3 = vld1q_s8(x3 + k);
+#define TCN_QUAD(L)                                                                                         \
+    do {                                                                                                    \
+        const int8x16x4_t wv = vld1q_s8_x4(w);                                                              \
+        w += 64;                                                                                            \
+        a00 = vdotq_laneq_s32(a00, wv.val[0], v0, L); a01 = vdotq_laneq_s32(a01, wv.val[1], v0, L);         \
+        a02 = vdotq_laneq_s32(a02, wv.val[2], v0, L); a03 = vdotq_laneq_s32(a03, wv.val[3], v0, L);         \
+        a10 = vdotq_laneq_s32(a10, wv.val[0], v1, L); a11 = vdotq_laneq_s32(a11, wv.val[1], v1, L);         \
+        a12 = vdotq_laneq_s32(a12, wv.val[2], v1, L); a13 = vdotq_laneq_s32(a13, wv.val[3], v1, L);         \
+        a20 = vdotq_laneq_s32(a20, wv.val[0], v2, L); a21 = vdotq_laneq_s32(a21, wv.val[1], v2, L);         \
+        a22 = vdotq_laneq_s32(a22, wv.val[2], v2, L); a23 = vdotq_laneq_s32(a23, wv.val[3], v2, L);         \
+        a30 = vdotq_laneq_s32(a30, wv.val[0], v3, L); a31 = vdotq_laneq_s32(a31, wv.val[1], v3, L);         \
+        a32 = vdotq_laneq_s32(a32, wv.val[2], v3, L); a33 = vdotq_laneq_s32(a33, wv.val[3], v3, L);         \
+    } while (0)
+        TCN_QUAD(0);
+        TCN_QUAD(1);
+        TCN_QUAD(2);
+        TCN_QUAD(3);
+#undef TCN_QUAD
+    }
+    tcn_store_n(o0, tcn_narrow16(TCN_RQ(a00, q, 0), TCN_RQ(a01, q, 1), TCN_RQ(a02, q, 2), TCN_RQ(a03, q, 3), s), n);
+    if (o1) tcn_store_n(o1, tcn_narrow16(TCN_RQ(a10, q, 0), TCN_RQ(a11, q, 1), TCN_RQ(a12, q, 2), TCN_RQ(a13, q, 3), s), n);
+    if (o2) tcn_store_n(o2, tcn_narrow16(TCN_RQ(a20, q, 0), TCN_RQ(a21, q, 1), TCN_RQ(a22, q, 2), TCN_RQ(a23, q, 3), s), n);
+    if (o3) tcn_store_n(o3, tcn_narrow16(TCN_RQ(a30, q, 0), TCN_RQ(a31, q, 1), TCN_RQ(a32, q, 2), TCN_RQ(a33, q, 3), s), n);
+}
+
+/* 4 pixels x 4 channels of a block of nb channels (the remainder blocks, nb < 16): w points at
+ * the block's vector v, the next reduction quad is nb * 4 bytes further. */
+TCN_LAYER void tcn_tile_4x4(const int8_t *x0, const int8_t *x1, const int8_t *x2, const int8_t *x3, const int8_t *w,
+                         int32_t wstep, int32_t kp, int32x4_t b, int32x4_t *r)
+{
+    int32x4_t a0 = b, a1 = b, a2 = b, a3 = b;
+    for (int32_t k = 0; k < kp; k += 16) {
+        const int8x16_t v0 = vld1q_s8(x0 + k), v1 = vld1q_s8(x1 + k), v2 = vld1q_s8(x2 + k), v3 = vld1q_s8(x3 + k);
+#define TCN_QUAD(L)                                                                                         \
+    do {                                                                                                    \
+        const int8x16_t wv = vld1q_s8(w);                                                                   \
+        w += wstep;                                                                                         \
+        a0 = vdotq_laneq_s32(a0, wv, v0, L); a1 = vdotq_laneq_s32(a1, wv, v1, L);                           \
+        a2 = vdotq_laneq_s32(a2, wv, v2, L); a3 = vdotq_laneq_s32(a3, wv, v3, L);                           \
+    } while (0)
+        TCN_QUAD(0);
+        TCN_QUAD(1);
+        TCN_QUAD(2);
+        TCN_QUAD(3);
+#undef TCN_QUAD
+    }
+    r[0] = a0, r[1] = a1, r[2] = a2, r[3] = a3;
+}
+
+/* One tile of up to 4 pixels over every output channel. x[j]: pixel j's reduction row (kp bytes;
+ * unused pixels repeat a valid row), o[j]: its output or NULL. */
+TCN_LAYER void tcn_gemm_tile(const tcn_gemm_params *p, const int8_t *const *x, const int8_t *w, const int32_t *bias,
+                          const int32_t *rq, const tcn_out_stage *s, int8_t *const *o)
+{
+    const int32_t c4 = (p->out_c + 3) & ~3, kp = p->kp;
+    for (int32_t c0 = 0; c0 < c4; c0 += 16) {
+        const int32_t nb = c4 - c0 < 16 ? c4 - c0 : 16, n = p->out_c - c0 < 16 ? p->out_c - c0 : 16;
+        const int32_t *q = rq + 3 * c0;
+        int8_t *oc[4];
+        for (int32_t j = 0; j < 4; ++j) oc[j] = o[j] ? o[j] + c0 : 0;
+        if (nb == 16) {
+            tcn_tile_4x16(x[0], x[1], x[2], x[3], w, kp, bias + c0, q, s, oc[0], oc[1], oc[2], oc[3], n);
+        } else {
+            int32x4_t r[4][4];
+            for (int32_t v = 0; v < nb / 4; ++v) tcn_tile_4x4(x[0], x[1], x[2], x[3], w + 16 * v, nb * 4, kp, vld1q_s32(bias + c0 + 4 * v), r[v]);
+            for (int32_t j = 0; j < 4; ++j) {
+                if (!oc[j]) continue;
+                int32x4_t t[4];
+                for (int32_t v = 0; v < 4; ++v) t[v] = v < nb / 4 ? TCN_RQ(r[v][j], q, v) : vdupq_n_s32(0);
+                tcn_store_n(oc[j], tcn_narrow16(t[0], t[1], t[2], t[3], s), n);
+            }
+        }
+        w += kp * nb;
+    }
+}
+
+TCN_LAYER void tcn_conv_gemm_s8(const tcn_gemm_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                      const int32_t *rq, int8_t *out)
+{
+    const int32_t npix = p->out_h * p->out_w, kp = p->kp;
+    const tcn_out_stage s = tcn_out_stage_make(p->output_offset, p->act_min, p->act_max);
+    int8_t col[p->direct ? 1 : 4 * kp] __attribute__((aligned(16)));
+    if (!p->direct) {
+        for (int32_t j = 0; j < 4; ++j) tcn_fill(col + j * kp + p->k, 0, kp - p->k); /* reduction padding */
+    }
+    for (int32_t px = 0; px < npix; px += 4) {
+        const int8_t *x[4];
+        int8_t *o[4];
+        for (int32_t j = 0; j < 4; ++j) {
+            const int32_t pj = px + j < npix ? px + j : npix - 1;
+            o[j] = px + j < npix ? out + (px + j) * p->out_c : 0;
+            if (p->direct) {
+                x[j] = in + pj * p->in_c;
+            } else {
+                if (px + j < npix) tcn_im2col(p, in, pj, col + j * kp);
+                x[j] = px + j < npix ? col + j * kp : x[j - 1];
+            }
+        }
+        tcn_gemm_tile(p, x, w, bias, rq, &s, o);
+    }
+}
+
+/* ---- depthwise ---- */
+
+/* acc (4 x int32x4, 16 channels) += x0 * w0 + x1 * w1: the two products summed in int16 (|x w| <=
+ * 128 * 127, neon_layers only specialises layers whose weights avoid -128), then widened. */
+#define TCN_DW_PAIR(x0, w0, x1, w1)                                                                   \
+    do {                                                                                              \
+        const int16x8_t pl = vmlal_s8(vmull_s8(vget_low_s8(x0), vget_low_s8(w0)), vget_low_s8(x1), vget_low_s8(w1)); \
+        const int16x8_t ph = vmlal_high_s8(vmull_high_s8(x0, w0), x1, w1);                            \
+        a0 = vaddw_s16(a0, vget_low_s16(pl));                                                         \
+        a1 = vaddw_high_s16(a1, pl);                                                                  \
+        a2 = vaddw_s16(a2, vget_low_s16(ph));                                                         \
+        a3 = vaddw_high_s16(a3, ph);                                                                  \
+    } while (0)
+
+TCN_LAYER void tcn_depthwise_s8(const tcn_dw_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
+                      const int32_t *rq, int8_t *out)
+{
+    const int32_t C = p->c, cp = p->cp, ntap = p->k_h * p->k_w;
+    const tcn_out_stage s = tcn_out_stage_make(p->output_offset, p->act_min, p->act_max);
+    int8_t zrow[cp] __attribute__((aligned(16)));
+    const int8_t *tap[ntap];
+    tcn_fill(zrow, (int8_t)p->in_zp, cp);
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        for (int32_t ox = 0; ox < p->out_w; ++ox) {
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            for (int32_t ky = 0, t = 0; ky < p->k_h; ++ky) {
+                const int32_t iy = iy0 + ky * p->dil_h;
+                for (int32_t kx = 0; kx < p->k_w; ++kx, ++t) {
+                    const int32_t ix = ix0 + kx * p->dil_w;
+                    tap[t] = (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) ? in + (iy * p->in_w + ix) * C : zrow;
+                }
+            }
+            int8_t *o = out + (oy * p->out_w + ox) * C;
+            int32_t c = 0;
+            for (; c + 16 <= C; c += 16) {
+                int32x4_t a0 = vld1q_s32(bias + c), a1 = vld1q_s32(bias + c + 4), a2 = vld1q_s32(bias + c + 8), a3 = vld1q_s32(bias + c + 12);
+                const int8_t *wt = w + c;
+                int32_t t = 0;
+                for (; t + 2 <= ntap; t += 2, wt += 2 * cp) {
+                    TCN_DW_PAIR(vld1q_s8(tap[t] + c), vld1q_s8(wt), vld1q_s8(tap[t + 1] + c), vld1q_s8(wt + cp));
+                }
+                if (t < ntap) TCN_DW_PAIR(vld1q_s8(tap[t] + c), vld1q_s8(wt), vdupq_n_s8(0), vdupq_n_s8(0));
+                const int32_t *q = rq + 3 * c;
+                vst1q_s8(o + c, tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), TCN_RQ(a2, q, 2), TCN_RQ(a3, q, 3), &s));
+            }
+            for (; c + 8 <= C; c += 8) { /* 8 channels left */
+                int32x4_t a0 = vld1q_s32(bias + c), a1 = vld1q_s32(bias + c + 4);
+                const int8_t *wt = w + c;
+                int32_t t = 0;
+                for (; t + 2 <= ntap; t += 2, wt += 2 * cp) {
+                    const int16x8_t pr = vmlal_s8(vmull_s8(vld1_s8(tap[t] + c), vld1_s8(wt)), vld1_s8(tap[t + 1] + c), vld1_s8(wt + cp));
+                    a0 = vaddw_s16(a0, vget_low_s16(pr));
+                    a1 = vaddw_high_s16(a1, pr);
+                }
+                if (t < ntap) {
+                    const int16x8_t pr = vmull_s8(vld1_s8(tap[t] + c), vld1_s8(wt));
+                    a0 = vaddw_s16(a0, vget_low_s16(pr));
+                    a1 = vaddw_high_s16(a1, pr);
+                }
+                const int32_t *q = rq + 3 * c;
+                const int32x4_t z = vdupq_n_s32(0);
+                vst1_s8(o + c, vget_low_s8(tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), z, z, &s)));
+            }
+            for (; c < C; ++c) { /* the last C % 8 channels, scalar */
+                int32_t acc = bias[c];
+                for (int32_t t = 0; t < ntap; ++t) acc += tap[t][c] * w[t * cp + c];
+                const int32_t *r = rq + 3 * (c & ~3) + (c & 3);
+                o[c] = (int8_t)tc_clamp(tc_mbqm(acc, r[0], r[4] + r[8]) + p->output_offset, p->act_min, p->act_max);
+            }
+        }
+    }
+}
 
 #endif /* TC_NEON_GEMM_H */
