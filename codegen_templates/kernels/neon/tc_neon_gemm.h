@@ -252,30 +252,90 @@ TCN_LAYER void tcn_conv_gemm_s8(const tcn_gemm_params *p, const int8_t *in, cons
 
 /* ---- depthwise ---- */
 
-/* acc (4 x int32x4, 16 channels) += x0 * w0 + x1 * w1: the two products summed in int16 (|x w| <=
- * 128 * 127, neon_layers only specialises layers whose weights avoid -128), then widened. */
-#define TCN_DW_PAIR(x0, w0, x1, w1)                                                                   \
-    do {                                                                                              \
-        const int16x8_t pl = vmlal_s8(vmull_s8(vget_low_s8(x0), vget_low_s8(w0)), vget_low_s8(x1), vget_low_s8(w1)); \
-        const int16x8_t ph = vmlal_high_s8(vmull_high_s8(x0, w0), x1, w1);                            \
-        a0 = vaddw_s16(a0, vget_low_s16(pl));                                                         \
-        a1 = vaddw_high_s16(a1, pl);                                                                  \
-        a2 = vaddw_s16(a2, vget_low_s16(ph));                                                         \
-        a3 = vaddw_high_s16(a3, ph);                                                                  \
-    } while (0)
+/* Tap t's input pixel for channel c: at a constant offset from the window's first pixel when the
+ * window lies inside the input (base != 0), else through the per-pixel pointer table (padded taps
+ * point at a row of zero points). Both forms fold to one load per tap once inlined. */
+#define TCN_DW_X(t, c)                                                                                 \
+    (base ? base + (((t) / p->k_w) * p->dil_h * p->in_w + ((t) % p->k_w) * p->dil_w) * p->c + (c)     \
+          : tap[t] + (c))
+
+/* 16 channels of one output pixel. Two taps' products are summed in int16 (|x w| <= 128 * 127:
+ * neon_layers only specialises layers whose weights avoid -128), then widened into int32. */
+TCN_LAYER int8x16_t tcn_dw16(const tcn_dw_params *p, const int8_t *base, const int8_t *const *tap, int32_t c,
+                             const int8_t *w, const int32_t *bias, const int32_t *rq, const tcn_out_stage *s)
+{
+    const int32_t ntap = p->k_h * p->k_w;
+    int32x4_t a0 = vld1q_s32(bias + c), a1 = vld1q_s32(bias + c + 4), a2 = vld1q_s32(bias + c + 8), a3 = vld1q_s32(bias + c + 12);
+#pragma GCC unroll 32
+    for (int32_t t = 0; t < ntap; t += 2) {
+        const int8x16_t x0 = vld1q_s8(TCN_DW_X(t, c)), w0 = vld1q_s8(w + t * p->cp + c);
+        int16x8_t pl = vmull_s8(vget_low_s8(x0), vget_low_s8(w0)), ph = vmull_high_s8(x0, w0);
+        if (t + 1 < ntap) {
+            const int8x16_t x1 = vld1q_s8(TCN_DW_X(t + 1, c)), w1 = vld1q_s8(w + (t + 1) * p->cp + c);
+            pl = vmlal_s8(pl, vget_low_s8(x1), vget_low_s8(w1));
+            ph = vmlal_high_s8(ph, x1, w1);
+        }
+        a0 = vaddw_s16(a0, vget_low_s16(pl));
+        a1 = vaddw_high_s16(a1, pl);
+        a2 = vaddw_s16(a2, vget_low_s16(ph));
+        a3 = vaddw_high_s16(a3, ph);
+    }
+    const int32_t *q = rq + 3 * c;
+    return tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), TCN_RQ(a2, q, 2), TCN_RQ(a3, q, 3), s);
+}
+
+/* 8 channels of one output pixel (the low half of the result). */
+TCN_LAYER int8x8_t tcn_dw8(const tcn_dw_params *p, const int8_t *base, const int8_t *const *tap, int32_t c,
+                           const int8_t *w, const int32_t *bias, const int32_t *rq, const tcn_out_stage *s)
+{
+    const int32_t ntap = p->k_h * p->k_w;
+    int32x4_t a0 = vld1q_s32(bias + c), a1 = vld1q_s32(bias + c + 4);
+#pragma GCC unroll 32
+    for (int32_t t = 0; t < ntap; t += 2) {
+        int16x8_t pr = vmull_s8(vld1_s8(TCN_DW_X(t, c)), vld1_s8(w + t * p->cp + c));
+        if (t + 1 < ntap) pr = vmlal_s8(pr, vld1_s8(TCN_DW_X(t + 1, c)), vld1_s8(w + (t + 1) * p->cp + c));
+        a0 = vaddw_s16(a0, vget_low_s16(pr));
+        a1 = vaddw_high_s16(a1, pr);
+    }
+    const int32_t *q = rq + 3 * c;
+    const int32x4_t z = vdupq_n_s32(0);
+    return vget_low_s8(tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), z, z, s));
+}
+
+/* Every channel of one output pixel: 16, then 8 at a time, the last C % 8 scalar. */
+TCN_LAYER void tcn_dw_pixel(const tcn_dw_params *p, const int8_t *base, const int8_t *const *tap, const int8_t *w,
+                            const int32_t *bias, const int32_t *rq, const tcn_out_stage *s, int8_t *o)
+{
+    const int32_t C = p->c, ntap = p->k_h * p->k_w;
+    int32_t c = 0;
+    for (; c + 16 <= C; c += 16) vst1q_s8(o + c, tcn_dw16(p, base, tap, c, w, bias, rq, s));
+    for (; c + 8 <= C; c += 8) vst1_s8(o + c, tcn_dw8(p, base, tap, c, w, bias, rq, s));
+    for (; c < C; ++c) {
+        int32_t acc = bias[c];
+        for (int32_t t = 0; t < ntap; ++t) acc += *TCN_DW_X(t, c) * w[t * p->cp + c];
+        const int32_t *r = rq + 3 * (c & ~3) + (c & 3);
+        o[c] = (int8_t)tc_clamp(tc_mbqm(acc, r[0], r[4] + r[8]) + p->output_offset, p->act_min, p->act_max);
+    }
+}
 
 TCN_LAYER void tcn_depthwise_s8(const tcn_dw_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                      const int32_t *rq, int8_t *out)
+                                const int32_t *rq, int8_t *out)
 {
-    const int32_t C = p->c, cp = p->cp, ntap = p->k_h * p->k_w;
+    const int32_t C = p->c, ntap = p->k_h * p->k_w;
+    const int32_t span_h = (p->k_h - 1) * p->dil_h, span_w = (p->k_w - 1) * p->dil_w;
     const tcn_out_stage s = tcn_out_stage_make(p->output_offset, p->act_min, p->act_max);
-    int8_t zrow[cp] __attribute__((aligned(16)));
+    int8_t zrow[p->cp] __attribute__((aligned(16)));
     const int8_t *tap[ntap];
-    tcn_fill(zrow, (int8_t)p->in_zp, cp);
+    tcn_fill(zrow, (int8_t)p->in_zp, p->cp);
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_top;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            int8_t *o = out + (oy * p->out_w + ox) * C;
+            if (iy0 >= 0 && iy0 + span_h < p->in_h && ix0 >= 0 && ix0 + span_w < p->in_w) {
+                tcn_dw_pixel(p, in + (iy0 * p->in_w + ix0) * C, 0, w, bias, rq, &s, o);
+                continue;
+            }
             for (int32_t ky = 0, t = 0; ky < p->k_h; ++ky) {
                 const int32_t iy = iy0 + ky * p->dil_h;
                 for (int32_t kx = 0; kx < p->k_w; ++kx, ++t) {
@@ -283,43 +343,7 @@ TCN_LAYER void tcn_depthwise_s8(const tcn_dw_params *p, const int8_t *in, const 
                     tap[t] = (iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w) ? in + (iy * p->in_w + ix) * C : zrow;
                 }
             }
-            int8_t *o = out + (oy * p->out_w + ox) * C;
-            int32_t c = 0;
-            for (; c + 16 <= C; c += 16) {
-                int32x4_t a0 = vld1q_s32(bias + c), a1 = vld1q_s32(bias + c + 4), a2 = vld1q_s32(bias + c + 8), a3 = vld1q_s32(bias + c + 12);
-                const int8_t *wt = w + c;
-                int32_t t = 0;
-                for (; t + 2 <= ntap; t += 2, wt += 2 * cp) {
-                    TCN_DW_PAIR(vld1q_s8(tap[t] + c), vld1q_s8(wt), vld1q_s8(tap[t + 1] + c), vld1q_s8(wt + cp));
-                }
-                if (t < ntap) TCN_DW_PAIR(vld1q_s8(tap[t] + c), vld1q_s8(wt), vdupq_n_s8(0), vdupq_n_s8(0));
-                const int32_t *q = rq + 3 * c;
-                vst1q_s8(o + c, tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), TCN_RQ(a2, q, 2), TCN_RQ(a3, q, 3), &s));
-            }
-            for (; c + 8 <= C; c += 8) { /* 8 channels left */
-                int32x4_t a0 = vld1q_s32(bias + c), a1 = vld1q_s32(bias + c + 4);
-                const int8_t *wt = w + c;
-                int32_t t = 0;
-                for (; t + 2 <= ntap; t += 2, wt += 2 * cp) {
-                    const int16x8_t pr = vmlal_s8(vmull_s8(vld1_s8(tap[t] + c), vld1_s8(wt)), vld1_s8(tap[t + 1] + c), vld1_s8(wt + cp));
-                    a0 = vaddw_s16(a0, vget_low_s16(pr));
-                    a1 = vaddw_high_s16(a1, pr);
-                }
-                if (t < ntap) {
-                    const int16x8_t pr = vmull_s8(vld1_s8(tap[t] + c), vld1_s8(wt));
-                    a0 = vaddw_s16(a0, vget_low_s16(pr));
-                    a1 = vaddw_high_s16(a1, pr);
-                }
-                const int32_t *q = rq + 3 * c;
-                const int32x4_t z = vdupq_n_s32(0);
-                vst1_s8(o + c, vget_low_s8(tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), z, z, &s)));
-            }
-            for (; c < C; ++c) { /* the last C % 8 channels, scalar */
-                int32_t acc = bias[c];
-                for (int32_t t = 0; t < ntap; ++t) acc += tap[t][c] * w[t * cp + c];
-                const int32_t *r = rq + 3 * (c & ~3) + (c & 3);
-                o[c] = (int8_t)tc_clamp(tc_mbqm(acc, r[0], r[4] + r[8]) + p->output_offset, p->act_min, p->act_max);
-            }
+            tcn_dw_pixel(p, 0, tap, w, bias, rq, &s, o);
         }
     }
 }
