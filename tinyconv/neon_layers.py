@@ -50,10 +50,10 @@ def _folded_bias(node: Node, graph: Graph, w2: np.ndarray, bias_index: int) -> n
     return folded.astype(np.int32)
 
 
-def _requant_records(q: dict, channels: int) -> np.ndarray:
-    """[ceil(C/4)][3][4] int32: multiplier, left shift, -right shift for every 4 channels (padded
-    channels repeat a harmless record: multiplier 0)."""
-    c4 = _round_up(channels, 4)
+def _requant_records(q: dict, channels: int, padded: int | None = None) -> np.ndarray:
+    """[ceil(padded/4)][3][4] int32: multiplier, left shift, -right shift for every 4 channels
+    (channels past `channels` get a harmless record: multiplier 0)."""
+    c4 = _round_up(padded or channels, 4)
     mult = np.zeros(c4, np.int64)
     shift = np.zeros(c4, np.int64)
     mult[:channels] = q["multiplier"]
@@ -119,7 +119,7 @@ def _depthwise(node: Node, graph: Graph) -> NeonLayer:
     consts = {
         "neon_w": taps.reshape(-1),
         "neon_bias": _pad_channels(_folded_bias(node, graph, w.reshape(c, -1), 2), cp),
-        "neon_rq": _requant_records(node.qattrs, cp),
+        "neon_rq": _requant_records(node.qattrs, c, cp),
     }
     return NeonLayer("depthwise", consts, {"cp": cp})
 
