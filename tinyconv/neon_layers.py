@@ -92,7 +92,8 @@ def _gemm(node: Node, graph: Graph, w2: np.ndarray, k_align: int, i8mm: bool) ->
         "neon_bias": _pad_channels(_folded_bias(node, graph, w2, 2), _round_up(c, 4)),
         "neon_rq": _requant_records(node.qattrs, c),
     }
-    return NeonLayer("gemm", consts, {"k": k, "kp": kp}, i8mm=i8mm)
+    left = int((np.asarray(node.qattrs["shift"]) > 0).any())
+    return NeonLayer("gemm", consts, {"k": k, "kp": kp, "left": left}, i8mm=i8mm)
 
 
 def _pack_i8mm_weights(w2: np.ndarray, kp: int) -> np.ndarray:

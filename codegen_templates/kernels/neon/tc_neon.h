@@ -28,4 +28,12 @@ static inline int32x4_t tcn_requant4(int32x4_t acc, int32x4_t m, int32x4_t l, in
     return vrshlq_s32(vqaddq_s32(x, fixup), r);
 }
 
+/* The same when no lane shifts left (l == 0). */
+static inline int32x4_t tcn_requant4_right(int32x4_t acc, int32x4_t m, int32x4_t r)
+{
+    const int32x4_t x = vqrdmulhq_s32(acc, m);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(x, r), 31);
+    return vrshlq_s32(vqaddq_s32(x, fixup), r);
+}
+
 #endif /* TC_NEON_H */

@@ -31,6 +31,7 @@ typedef struct {
     int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
     int32_t k, kp;     /* reduction length k_h * k_w * in_c, and padded to a multiple of 16 */
     int32_t direct;    /* pixels read in place (1x1, stride 1, no padding, in_c == kp) */
+    int32_t left;      /* some channel's requantization shifts left (else SQSHL is skipped) */
     int32_t in_zp;     /* input zero point: the value of padded taps */
     int32_t output_offset, act_min, act_max;
 } tcn_gemm_params;
@@ -141,7 +142,7 @@ TCN_LAYER void tcn_im2col(const tcn_gemm_params *p, const int8_t *in, int32_t pi
  * feed 64 SDOTs. */
 TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x2, const int8_t *x3, const int8_t *w,
                           int32_t kp, const int32_t *bias, const int32_t *q, const tcn_out_stage *s,
-                          int8_t *o0, int8_t *o1, int8_t *o2, int8_t *o3, int32_t n)
+                          int8_t *o0, int8_t *o1, int8_t *o2, int8_t *o3, int32_t n, int32_t left)
 {
     const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
     int32x4_t a00 = b0, a01 = b1, a02 = b2, a03 = b3, a10 = b0, a11 = b1, a12 = b2, a13 = b3;
@@ -161,16 +162,31 @@ TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x
         a30 = vdotq_laneq_s32(a30, wv.val[0], v3, L); a31 = vdotq_laneq_s32(a31, wv.val[1], v3, L);         \
         a32 = vdotq_laneq_s32(a32, wv.val[2], v3, L); a33 = vdotq_laneq_s32(a33, wv.val[3], v3, L);         \
     } while (0)
+        /* The empty asm keeps the compiler from hoisting all 16 weight vectors above the first
+         * quad: with 16 accumulators live that would spill. */
         TCN_QUAD(0);
+        __asm__ volatile("" ::: "memory");
         TCN_QUAD(1);
+        __asm__ volatile("" ::: "memory");
         TCN_QUAD(2);
+        __asm__ volatile("" ::: "memory");
         TCN_QUAD(3);
 #undef TCN_QUAD
     }
-    tcn_store_n(o0, tcn_narrow16(TCN_RQ(a00, q, 0), TCN_RQ(a01, q, 1), TCN_RQ(a02, q, 2), TCN_RQ(a03, q, 3), s), n);
-    if (o1) tcn_store_n(o1, tcn_narrow16(TCN_RQ(a10, q, 0), TCN_RQ(a11, q, 1), TCN_RQ(a12, q, 2), TCN_RQ(a13, q, 3), s), n);
-    if (o2) tcn_store_n(o2, tcn_narrow16(TCN_RQ(a20, q, 0), TCN_RQ(a21, q, 1), TCN_RQ(a22, q, 2), TCN_RQ(a23, q, 3), s), n);
-    if (o3) tcn_store_n(o3, tcn_narrow16(TCN_RQ(a30, q, 0), TCN_RQ(a31, q, 1), TCN_RQ(a32, q, 2), TCN_RQ(a33, q, 3), s), n);
+    /* records loaded once for the 4 pixels (int8 stores may alias them, so reloads would follow) */
+    const int32x4_t m0 = vld1q_s32(q), l0 = vld1q_s32(q + 4), r0 = vld1q_s32(q + 8);
+    const int32x4_t m1 = vld1q_s32(q + 12), l1 = vld1q_s32(q + 16), r1 = vld1q_s32(q + 20);
+    const int32x4_t m2 = vld1q_s32(q + 24), l2 = vld1q_s32(q + 28), r2 = vld1q_s32(q + 32);
+    const int32x4_t m3 = vld1q_s32(q + 36), l3 = vld1q_s32(q + 40), r3 = vld1q_s32(q + 44);
+#define TCN_RQV(a, v) (left ? tcn_requant4((a), m##v, l##v, r##v) : tcn_requant4_right((a), m##v, r##v))
+#define TCN_PIX(o, a)                                                                                        \
+    if (o) tcn_store_n(o, tcn_narrow16(TCN_RQV(a##0, 0), TCN_RQV(a##1, 1), TCN_RQV(a##2, 2), TCN_RQV(a##3, 3), s), n)
+    TCN_PIX(o0, a0);
+    TCN_PIX(o1, a1);
+    TCN_PIX(o2, a2);
+    TCN_PIX(o3, a3);
+#undef TCN_PIX
+#undef TCN_RQV
 }
 
 /* 4 pixels x 4 channels of a block of nb channels (the remainder blocks, nb < 16): w points at
@@ -209,7 +225,7 @@ TCN_LAYER void tcn_gemm_tile(const tcn_gemm_params *p, const int8_t *const *x, c
         int8_t *oc[4];
         for (int32_t j = 0; j < 4; ++j) oc[j] = o[j] ? o[j] + c0 : 0;
         if (nb == 16) {
-            tcn_tile_4x16(x[0], x[1], x[2], x[3], w, kp, bias + c0, q, s, oc[0], oc[1], oc[2], oc[3], n);
+            tcn_tile_4x16(x[0], x[1], x[2], x[3], w, kp, bias + c0, q, s, oc[0], oc[1], oc[2], oc[3], n, p->left);
         } else {
             int32x4_t r[4][4];
             for (int32_t v = 0; v < nb / 4; ++v) tcn_tile_4x4(x[0], x[1], x[2], x[3], w + 16 * v, nb * 4, kp, vld1q_s32(bias + c0 + 4 * v), r[v]);
