@@ -26,7 +26,7 @@ from ir_graphs import GraphBuilder, every_op_graph  # noqa: E402
 pytestmark = pytest.mark.device
 
 KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
-OPTIMIZED = {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "aarch64": "neon"}
+OPTIMIZED = {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "aarch64": "neon", "aarch64-i8mm": "neon"}
 
 
 class _Builder(GraphBuilder):

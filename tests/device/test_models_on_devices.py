@@ -13,7 +13,7 @@ from tinyconv.check import run_check
 from tinyconv.profile import run_profile
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits"
-DEVICES = ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64")
+DEVICES = ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64", "qemu-aarch64-i8mm")
 TASKS = ("kws", "vww", "ic", "ad")
 
 
