@@ -87,13 +87,15 @@ def _pack_gemm_weights(w2: np.ndarray, kp: int) -> np.ndarray:
 def _gemm(node: Node, graph: Graph, w2: np.ndarray, k_align: int, i8mm: bool) -> NeonLayer:
     c, k = w2.shape
     kp = _round_up(k, k_align)
+    bias = _pad_channels(_folded_bias(node, graph, w2, 2), _round_up(c, 4))
     consts = {
-        "neon_w": _pack_gemm_weights(w2, kp) if not i8mm else _pack_i8mm_weights(w2, kp),
-        "neon_bias": _pad_channels(_folded_bias(node, graph, w2, 2), _round_up(c, 4)),
+        "neon_w": _pack_i8mm_weights(w2, kp) if i8mm else _pack_gemm_weights(w2, kp),
+        # SMMLA accumulates 2 pixels x 2 channels: bias per channel pair as [b0, b1, b0, b1]
+        "neon_bias": np.tile(bias.reshape(-1, 2), (1, 2)).reshape(-1) if i8mm else bias,
         "neon_rq": _requant_records(node.qattrs, c),
     }
     left = int((np.asarray(node.qattrs["shift"]) > 0).any())
-    return NeonLayer("gemm", consts, {"k": k, "kp": kp, "left": left}, i8mm=i8mm)
+    return NeonLayer("gemm", consts, {"k": k, "kp": kp, "left": left, "mmla": int(i8mm)}, i8mm=i8mm)
 
 
 def _pack_i8mm_weights(w2: np.ndarray, kp: int) -> np.ndarray:
@@ -128,14 +130,15 @@ def _depthwise(node: Node, graph: Graph) -> NeonLayer:
 def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
     if not has_neon(target) or not node.qattrs:
         return None
-    i8mm = False  # SMMLA tiles: not yet
+    i8mm = "neon-i8mm" in target.backends
     if node.op == "conv2d":
         w = graph.tensors[node.inputs[1]].data
         cout, kh, kw, cin_g = w.shape
         groups = node.attrs["groups"]
         cin = graph.tensors[node.inputs[0]].shape[3]
         if groups == 1:
-            return _gemm(node, graph, w.reshape(cout, -1), 16, i8mm)
+            one_pixel = graph.tensors[node.outputs[0]].shape[1] * graph.tensors[node.outputs[0]].shape[2] == 1
+            return _gemm(node, graph, w.reshape(cout, -1), 16, i8mm and not one_pixel)
         if groups == cin and cout == cin and w.min() > -128:  # int16 pair sums need |w| <= 127
             return _depthwise(node, graph)
         return None
@@ -143,5 +146,5 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
         rows = int(np.prod(graph.tensors[node.inputs[0]].shape)) // graph.tensors[node.inputs[1]].shape[1]
         if rows != 1:
             return None
-        return _gemm(node, graph, graph.tensors[node.inputs[1]].data, 16, False)
+        return _gemm(node, graph, graph.tensors[node.inputs[1]].data, 16, False)  # one pixel: SDOT (SMMLA would waste half)
     return None

@@ -4,7 +4,7 @@
  *
  * Convolution with groups 1 and fully connected layers run as a GEMM over output pixels:
  * register tiles of 4 pixels x 16 channels, SDOT by element (SMMLA 2x8 by 8x2 tiles on i8mm
- * targets); 1x1 stride-1 unpadded layers with in_c a multiple of 16 read their pixels in place,
+ * targets, for layers of more than one pixel); 1x1 stride-1 unpadded layers with in_c a multiple of 16 read their pixels in place,
  * the others through an im2col row per pixel in which padded taps hold the input zero point
  * (so the folded bias stays exact) and the reduction is zero-padded to kp (multiple of 16).
  * Depthwise (channel multiplier 1): 16 channels per vector, packed [tap][channel] weights.
@@ -32,6 +32,7 @@ typedef struct {
     int32_t k, kp;     /* reduction length k_h * k_w * in_c, and padded to a multiple of 16 */
     int32_t direct;    /* pixels read in place (1x1, stride 1, no padding, in_c == kp) */
     int32_t left;      /* some channel's requantization shifts left (else SQSHL is skipped) */
+    int32_t mmla;      /* i8mm packing: SMMLA tiles (bias in channel-pair layout) */
     int32_t in_zp;     /* input zero point: the value of padded taps */
     int32_t output_offset, act_min, act_max;
 } tcn_gemm_params;
@@ -213,12 +214,29 @@ TCN_LAYER void tcn_tile_4x4(const int8_t *x0, const int8_t *x1, const int8_t *x2
     r[0] = a0, r[1] = a1, r[2] = a2, r[3] = a3;
 }
 
+#include "tc_neon_mmla.h" /* SMMLA tiles on i8mm targets (kernels/neon-i8mm), else none */
+
 /* One tile of up to 4 pixels over every output channel. x[j]: pixel j's reduction row (kp bytes;
  * unused pixels repeat a valid row), o[j]: its output or NULL. */
 TCN_LAYER void tcn_gemm_tile(const tcn_gemm_params *p, const int8_t *const *x, const int8_t *w, const int32_t *bias,
                           const int32_t *rq, const tcn_out_stage *s, int8_t *const *o)
 {
     const int32_t c4 = (p->out_c + 3) & ~3, kp = p->kp;
+#if TCN_HAVE_MMLA
+    if (p->mmla) { /* whole 16-channel blocks, then the remainder: every nb a constant */
+        int32_t c0 = 0;
+        for (; c0 + 16 <= c4; c0 += 16, w += kp * 16) {
+            int8_t *oc[4] = {o[0] ? o[0] + c0 : 0, o[1] ? o[1] + c0 : 0, o[2] ? o[2] + c0 : 0, o[3] ? o[3] + c0 : 0};
+            const int32_t n = p->out_c - c0 < 16 ? p->out_c - c0 : 16;
+            tcn_tile_mmla(x, w, 16, kp, bias + 2 * c0, rq + 3 * c0, s, oc, n, p->left);
+        }
+        if (c0 < c4) {
+            int8_t *oc[4] = {o[0] ? o[0] + c0 : 0, o[1] ? o[1] + c0 : 0, o[2] ? o[2] + c0 : 0, o[3] ? o[3] + c0 : 0};
+            tcn_tile_mmla(x, w, c4 & 15, kp, bias + 2 * c0, rq + 3 * c0, s, oc, p->out_c - c0, p->left);
+        }
+        return;
+    }
+#endif
     for (int32_t c0 = 0; c0 < c4; c0 += 16) {
         const int32_t nb = c4 - c0 < 16 ? c4 - c0 : 16, n = p->out_c - c0 < 16 ? p->out_c - c0 : 16;
         const int32_t *q = rq + 3 * c0;
