@@ -13,14 +13,14 @@
  * values of a pixel pair (zipped from two 16-byte row loads), the weights 2 channels x 8 values
  * (neon_layers._pack_i8mm_weights), each instruction a 2x2 block of 32 MACs. Bias in channel-pair
  * layout [b(2j), b(2j+1), b(2j), b(2j+1)]. */
-TCN_LAYER void tcn_tile_mmla(const int8_t *const *x, const int8_t *w, int32_t nb, int32_t kp, const int32_t *bias,
+TCN_LAYER void tcn_tile_mmla(const int8_t *const *x, const int8_t *w, int32_t nb, tcn_walk wk, const int32_t *bias,
                              const int32_t *q, const tcn_out_stage *s, int8_t *const *o, int32_t n, int32_t left)
 {
     const int32_t np = nb / 2;
     int32x4_t acc[2][8];
 #pragma GCC unroll 8
     for (int32_t j = 0; j < np; ++j) acc[0][j] = acc[1][j] = vld1q_s32(bias + 4 * j);
-    for (int32_t k = 0; k < kp; k += 16) {
+    TCN_WALK_BEGIN(wk)
         const int64x2_t v0 = vreinterpretq_s64_s8(vld1q_s8(x[0] + k)), v1 = vreinterpretq_s64_s8(vld1q_s8(x[1] + k));
         const int64x2_t v2 = vreinterpretq_s64_s8(vld1q_s8(x[2] + k)), v3 = vreinterpretq_s64_s8(vld1q_s8(x[3] + k));
         const int8x16_t a_lo = vreinterpretq_s8_s64(vzip1q_s64(v0, v1)), a_hi = vreinterpretq_s8_s64(vzip2q_s64(v0, v1));

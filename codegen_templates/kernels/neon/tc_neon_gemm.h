@@ -136,19 +136,33 @@ TCN_LAYER void tcn_im2col(const tcn_gemm_params *p, const int8_t *in, int32_t pi
 /* Requantize vector v (4 channels) of a 16-channel group whose records start at q. */
 #define TCN_RQ(acc, q, v) tcn_requant4((acc), vld1q_s32((q) + 12 * (v)), vld1q_s32((q) + 12 * (v) + 4), vld1q_s32((q) + 12 * (v) + 8))
 
+/* ---- the reduction walk: which input bytes a pixel's k-th 16 reduction values are ----
+ * Linear (im2col rows, or 1x1 pixels in place): k = 0, 16, ... kp. By taps (windows inside the
+ * input, in_c a multiple of 16): the pixel's window origin + ky * rs + kx * cs + channel, so the
+ * GEMM reads the input directly with no im2col copy. Constant per layer once inlined. */
+typedef struct {
+    int32_t nh, nw, rs, cs, kc;
+} tcn_walk;
+
+#define TCN_WALK_BEGIN(wk)                                                                             \
+    for (int32_t ta_ = 0; ta_ < (wk).nh; ++ta_)                                                        \
+        for (int32_t tb_ = 0; tb_ < (wk).nw; ++tb_)                                                    \
+            for (int32_t kc_ = 0; kc_ < (wk).kc; kc_ += 16) {                                          \
+                const int32_t k = ta_ * (wk).rs + tb_ * (wk).cs + kc_;
+
 /* ---- GEMM tiles ---- */
 
 
 /* 4 pixels x 16 channels: per 16 reduction values, 4 input loads + 4 four-register weight loads
  * feed 64 SDOTs. */
 TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x2, const int8_t *x3, const int8_t *w,
-                          int32_t kp, const int32_t *bias, const int32_t *q, const tcn_out_stage *s,
+                          tcn_walk wk, const int32_t *bias, const int32_t *q, const tcn_out_stage *s,
                           int8_t *o0, int8_t *o1, int8_t *o2, int8_t *o3, int32_t n, int32_t left)
 {
     const int32x4_t b0 = vld1q_s32(bias), b1 = vld1q_s32(bias + 4), b2 = vld1q_s32(bias + 8), b3 = vld1q_s32(bias + 12);
     int32x4_t a00 = b0, a01 = b1, a02 = b2, a03 = b3, a10 = b0, a11 = b1, a12 = b2, a13 = b3;
     int32x4_t a20 = b0, a21 = b1, a22 = b2, a23 = b3, a30 = b0, a31 = b1, a32 = b2, a33 = b3;
-    for (int32_t k = 0; k < kp; k += 16) {
+    TCN_WALK_BEGIN(wk)
         const int8x16_t v0 = vld1q_s8(x0 + k), v1 = vld1q_s8(x1 + k), v2 = vld1q_s8(x2 + k), v3 = vld1q_s8(x3 + k);
 #define TCN_QUAD(L)                                                                                         \
     do {                                                                                                    \
@@ -190,20 +204,27 @@ TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x
 #undef TCN_RQV
 }
 
-/* 4 pixels x 4 channels of a block of nb channels (the remainder blocks, nb < 16): w points at
- * the block's vector v, the next reduction quad is nb * 4 bytes further. */
-TCN_LAYER void tcn_tile_4x4(const int8_t *x0, const int8_t *x1, const int8_t *x2, const int8_t *x3, const int8_t *w,
-                         int32_t wstep, int32_t kp, int32x4_t b, int32x4_t *r)
+/* 4 pixels x nb channels for the last block (nb = 4, 8 or 12): nb / 4 weight vectors per reduction
+ * quad, the same SDOTs by element; loops unrolled over the constant nb. */
+TCN_LAYER void tcn_tile_4xn(const int8_t *const *x, const int8_t *w, int32_t nb, tcn_walk wk, const int32_t *bias,
+                            const int32_t *q, const tcn_out_stage *s, int8_t *const *o, int32_t n, int32_t left)
 {
-    int32x4_t a0 = b, a1 = b, a2 = b, a3 = b;
-    for (int32_t k = 0; k < kp; k += 16) {
-        const int8x16_t v0 = vld1q_s8(x0 + k), v1 = vld1q_s8(x1 + k), v2 = vld1q_s8(x2 + k), v3 = vld1q_s8(x3 + k);
+    const int32_t nv = nb / 4;
+    int32x4_t acc[4][3];
+#pragma GCC unroll 3
+    for (int32_t v = 0; v < nv; ++v) acc[0][v] = acc[1][v] = acc[2][v] = acc[3][v] = vld1q_s32(bias + 4 * v);
+    TCN_WALK_BEGIN(wk)
+        const int8x16_t x0 = vld1q_s8(x[0] + k), x1 = vld1q_s8(x[1] + k), x2 = vld1q_s8(x[2] + k), x3 = vld1q_s8(x[3] + k);
 #define TCN_QUAD(L)                                                                                         \
     do {                                                                                                    \
-        const int8x16_t wv = vld1q_s8(w);                                                                   \
-        w += wstep;                                                                                         \
-        a0 = vdotq_laneq_s32(a0, wv, v0, L); a1 = vdotq_laneq_s32(a1, wv, v1, L);                           \
-        a2 = vdotq_laneq_s32(a2, wv, v2, L); a3 = vdotq_laneq_s32(a3, wv, v3, L);                           \
+        _Pragma("GCC unroll 3") for (int32_t v = 0; v < nv; ++v) {                                          \
+            const int8x16_t wv = vld1q_s8(w + 16 * v);                                                      \
+            acc[0][v] = vdotq_laneq_s32(acc[0][v], wv, x0, L);                                              \
+            acc[1][v] = vdotq_laneq_s32(acc[1][v], wv, x1, L);                                              \
+            acc[2][v] = vdotq_laneq_s32(acc[2][v], wv, x2, L);                                              \
+            acc[3][v] = vdotq_laneq_s32(acc[3][v], wv, x3, L);                                              \
+        }                                                                                                   \
+        w += 16 * nv;                                                                                       \
     } while (0)
         TCN_QUAD(0);
         TCN_QUAD(1);
@@ -211,57 +232,66 @@ TCN_LAYER void tcn_tile_4x4(const int8_t *x0, const int8_t *x1, const int8_t *x2
         TCN_QUAD(3);
 #undef TCN_QUAD
     }
-    r[0] = a0, r[1] = a1, r[2] = a2, r[3] = a3;
+#pragma GCC unroll 4
+    for (int32_t px = 0; px < 4; ++px) {
+        if (!o[px]) continue;
+        int32x4_t r[4];
+#pragma GCC unroll 4
+        for (int32_t v = 0; v < 4; ++v) {
+            if (v < nv) {
+                const int32x4_t m = vld1q_s32(q + 12 * v), l = vld1q_s32(q + 12 * v + 4), rr = vld1q_s32(q + 12 * v + 8);
+                r[v] = left ? tcn_requant4(acc[px][v], m, l, rr) : tcn_requant4_right(acc[px][v], m, rr);
+            } else {
+                r[v] = vdupq_n_s32(0);
+            }
+        }
+        tcn_store_n(o[px], tcn_narrow16(r[0], r[1], r[2], r[3], s), n);
+    }
 }
 
 #include "tc_neon_mmla.h" /* SMMLA tiles on i8mm targets (kernels/neon-i8mm), else none */
 
 /* One tile of up to 4 pixels over every output channel. x[j]: pixel j's reduction row (kp bytes;
  * unused pixels repeat a valid row), o[j]: its output or NULL. */
-TCN_LAYER void tcn_gemm_tile(const tcn_gemm_params *p, const int8_t *const *x, const int8_t *w, const int32_t *bias,
+TCN_LAYER void tcn_gemm_tile(const tcn_gemm_params *p, const int8_t *const *x, tcn_walk wk, const int8_t *w, const int32_t *bias,
                           const int32_t *rq, const tcn_out_stage *s, int8_t *const *o)
 {
-    const int32_t c4 = (p->out_c + 3) & ~3, kp = p->kp;
+    const int32_t c4 = (p->out_c + 3) & ~3, kp = p->kp; /* weights per channel: kp bytes */
 #if TCN_HAVE_MMLA
     if (p->mmla) { /* whole 16-channel blocks, then the remainder: every nb a constant */
         int32_t c0 = 0;
         for (; c0 + 16 <= c4; c0 += 16, w += kp * 16) {
             int8_t *oc[4] = {o[0] ? o[0] + c0 : 0, o[1] ? o[1] + c0 : 0, o[2] ? o[2] + c0 : 0, o[3] ? o[3] + c0 : 0};
             const int32_t n = p->out_c - c0 < 16 ? p->out_c - c0 : 16;
-            tcn_tile_mmla(x, w, 16, kp, bias + 2 * c0, rq + 3 * c0, s, oc, n, p->left);
+            tcn_tile_mmla(x, w, 16, wk, bias + 2 * c0, rq + 3 * c0, s, oc, n, p->left);
         }
         if (c0 < c4) {
             int8_t *oc[4] = {o[0] ? o[0] + c0 : 0, o[1] ? o[1] + c0 : 0, o[2] ? o[2] + c0 : 0, o[3] ? o[3] + c0 : 0};
-            tcn_tile_mmla(x, w, c4 & 15, kp, bias + 2 * c0, rq + 3 * c0, s, oc, p->out_c - c0, p->left);
+            tcn_tile_mmla(x, w, c4 & 15, wk, bias + 2 * c0, rq + 3 * c0, s, oc, p->out_c - c0, p->left);
         }
         return;
     }
 #endif
-    for (int32_t c0 = 0; c0 < c4; c0 += 16) {
-        const int32_t nb = c4 - c0 < 16 ? c4 - c0 : 16, n = p->out_c - c0 < 16 ? p->out_c - c0 : 16;
-        const int32_t *q = rq + 3 * c0;
-        int8_t *oc[4];
-        for (int32_t j = 0; j < 4; ++j) oc[j] = o[j] ? o[j] + c0 : 0;
-        if (nb == 16) {
-            tcn_tile_4x16(x[0], x[1], x[2], x[3], w, kp, bias + c0, q, s, oc[0], oc[1], oc[2], oc[3], n, p->left);
-        } else {
-            int32x4_t r[4][4];
-            for (int32_t v = 0; v < nb / 4; ++v) tcn_tile_4x4(x[0], x[1], x[2], x[3], w + 16 * v, nb * 4, kp, vld1q_s32(bias + c0 + 4 * v), r[v]);
-            for (int32_t j = 0; j < 4; ++j) {
-                if (!oc[j]) continue;
-                int32x4_t t[4];
-                for (int32_t v = 0; v < 4; ++v) t[v] = v < nb / 4 ? TCN_RQ(r[v][j], q, v) : vdupq_n_s32(0);
-                tcn_store_n(oc[j], tcn_narrow16(t[0], t[1], t[2], t[3], s), n);
-            }
-        }
-        w += kp * nb;
+    int32_t c0 = 0; /* whole 16-channel blocks, then the remainder: every nb a constant */
+    for (; c0 + 16 <= c4; c0 += 16, w += kp * 16) {
+        int8_t *oc[4] = {o[0] ? o[0] + c0 : 0, o[1] ? o[1] + c0 : 0, o[2] ? o[2] + c0 : 0, o[3] ? o[3] + c0 : 0};
+        const int32_t n = p->out_c - c0 < 16 ? p->out_c - c0 : 16;
+        tcn_tile_4x16(x[0], x[1], x[2], x[3], w, wk, bias + c0, rq + 3 * c0, s, oc[0], oc[1], oc[2], oc[3], n, p->left);
+    }
+    if (c0 < c4) {
+        int8_t *oc[4] = {o[0] ? o[0] + c0 : 0, o[1] ? o[1] + c0 : 0, o[2] ? o[2] + c0 : 0, o[3] ? o[3] + c0 : 0};
+        tcn_tile_4xn(x, w, c4 & 15, wk, bias + c0, rq + 3 * c0, s, oc, p->out_c - c0, p->left);
     }
 }
 
 TCN_LAYER void tcn_conv_gemm_s8(const tcn_gemm_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
-                      const int32_t *rq, int8_t *out)
+                                const int32_t *rq, int8_t *out)
 {
     const int32_t npix = p->out_h * p->out_w, kp = p->kp;
+    const int32_t span_h = (p->k_h - 1) * p->dil_h, span_w = (p->k_w - 1) * p->dil_w;
+    const int32_t by_taps = p->k_h * p->k_w > 1 && p->in_c % 16 == 0; /* interior tiles skip im2col */
+    const tcn_walk linear = {1, 1, 0, 0, kp};
+    const tcn_walk taps = {p->k_h, p->k_w, p->dil_h * p->in_w * p->in_c, p->dil_w * p->in_c, p->in_c};
     const tcn_out_stage s = tcn_out_stage_make(p->output_offset, p->act_min, p->act_max);
     int8_t col[p->direct ? 1 : 4 * kp] __attribute__((aligned(16)));
     if (!p->direct) {
@@ -270,17 +300,26 @@ TCN_LAYER void tcn_conv_gemm_s8(const tcn_gemm_params *p, const int8_t *in, cons
     for (int32_t px = 0; px < npix; px += 4) {
         const int8_t *x[4];
         int8_t *o[4];
+        int32_t inside = by_taps;
         for (int32_t j = 0; j < 4; ++j) {
             const int32_t pj = px + j < npix ? px + j : npix - 1;
             o[j] = px + j < npix ? out + (px + j) * p->out_c : 0;
-            if (p->direct) {
-                x[j] = in + pj * p->in_c;
-            } else {
-                if (px + j < npix) tcn_im2col(p, in, pj, col + j * kp);
+            const int32_t oy = pj / p->out_w, ox = pj - oy * p->out_w;
+            const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+            inside = inside && iy0 >= 0 && iy0 + span_h < p->in_h && ix0 >= 0 && ix0 + span_w < p->in_w;
+            x[j] = in + (iy0 * p->in_w + ix0) * p->in_c; /* the window origin (the pixel itself for 1x1) */
+        }
+        if (p->direct) {
+            tcn_gemm_tile(p, x, linear, w, bias, rq, &s, o);
+        } else if (inside) {
+            tcn_gemm_tile(p, x, taps, w, bias, rq, &s, o);
+        } else {
+            for (int32_t j = 0; j < 4; ++j) {
+                if (px + j < npix) tcn_im2col(p, in, px + j, col + j * kp);
                 x[j] = px + j < npix ? col + j * kp : x[j - 1];
             }
+            tcn_gemm_tile(p, x, linear, w, bias, rq, &s, o);
         }
-        tcn_gemm_tile(p, x, w, bias, rq, &s, o);
     }
 }
 
