@@ -124,7 +124,7 @@ def _depthwise(node: Node, graph: Graph) -> NeonLayer:
         "neon_bias": _pad_channels(_folded_bias(node, graph, w.reshape(c, -1), 2), cp),
         "neon_rq": _requant_records(node.qattrs, c, cp),
     }
-    return NeonLayer("depthwise", consts, {"cp": cp})
+    return NeonLayer("depthwise", consts, {"cp": cp, "left": int((np.asarray(node.qattrs["shift"]) > 0).any())})
 
 
 def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:

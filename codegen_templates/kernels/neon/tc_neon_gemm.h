@@ -45,6 +45,7 @@ typedef struct {
     int32_t out_h, out_w;
     int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
     int32_t in_zp, output_offset, act_min, act_max;
+    int32_t left; /* some channel's requantization shifts left (else SQSHL is skipped) */
 } tcn_dw_params;
 
 /* w: [k_h * k_w][cp] int8; bias: folded, [cp]; rq: [cp / 4][3][4]. */
@@ -54,11 +55,13 @@ typedef struct {
 typedef struct {
     int16x8_t offset;
     int8x16_t lo, hi;
+    int32_t full; /* act range is all of int8 */
 } tcn_out_stage;
 
 static inline tcn_out_stage tcn_out_stage_make(int32_t output_offset, int32_t act_min, int32_t act_max)
 {
-    tcn_out_stage s = {vdupq_n_s16((int16_t)output_offset), vdupq_n_s8((int8_t)act_min), vdupq_n_s8((int8_t)act_max)};
+    tcn_out_stage s = {vdupq_n_s16((int16_t)output_offset), vdupq_n_s8((int8_t)act_min), vdupq_n_s8((int8_t)act_max),
+                       act_min <= -128 && act_max >= 127};
     return s;
 }
 
@@ -68,7 +71,9 @@ static inline int8x16_t tcn_narrow16(int32x4_t r0, int32x4_t r1, int32x4_t r2, i
 {
     const int16x8_t h0 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(r0), r1), s->offset);
     const int16x8_t h1 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(r2), r3), s->offset);
-    return vminq_s8(vmaxq_s8(vqmovn_high_s16(vqmovn_s16(h0), h1), s->lo), s->hi);
+    int8x16_t v = vqmovn_high_s16(vqmovn_s16(h0), h1);
+    if (!s->full) v = vminq_s8(vmaxq_s8(v, s->lo), s->hi); /* the narrowing saturates at -128 / 127 anyway */
+    return v;
 }
 
 /* Store the first n (4, 8, 12 or 16, or fewer at the end of a pixel) bytes of v. */
@@ -135,6 +140,8 @@ TCN_LAYER void tcn_im2col(const tcn_gemm_params *p, const int8_t *in, int32_t pi
 
 /* Requantize vector v (4 channels) of a 16-channel group whose records start at q. */
 #define TCN_RQ(acc, q, v) tcn_requant4((acc), vld1q_s32((q) + 12 * (v)), vld1q_s32((q) + 12 * (v) + 4), vld1q_s32((q) + 12 * (v) + 8))
+/* The same, SQSHL only when the layer has left shifts (left: a constant once inlined). */
+#define TCN_RQL(acc, q, v, left) ((left) ? TCN_RQ(acc, q, v) : tcn_requant4_right((acc), vld1q_s32((q) + 12 * (v)), vld1q_s32((q) + 12 * (v) + 8)))
 
 /* ---- the reduction walk: which input bytes a pixel's k-th 16 reduction values are ----
  * Linear (im2col rows, or 1x1 pixels in place): k = 0, 16, ... kp. By taps (windows inside the
@@ -354,7 +361,8 @@ TCN_LAYER int8x16_t tcn_dw16(const tcn_dw_params *p, const int8_t *base, const i
         a3 = vaddw_high_s16(a3, ph);
     }
     const int32_t *q = rq + 3 * c;
-    return tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), TCN_RQ(a2, q, 2), TCN_RQ(a3, q, 3), s);
+    return tcn_narrow16(TCN_RQL(a0, q, 0, p->left), TCN_RQL(a1, q, 1, p->left), TCN_RQL(a2, q, 2, p->left),
+                        TCN_RQL(a3, q, 3, p->left), s);
 }
 
 /* 8 channels of one output pixel (the low half of the result). */
@@ -372,7 +380,7 @@ TCN_LAYER int8x8_t tcn_dw8(const tcn_dw_params *p, const int8_t *base, const int
     }
     const int32_t *q = rq + 3 * c;
     const int32x4_t z = vdupq_n_s32(0);
-    return vget_low_s8(tcn_narrow16(TCN_RQ(a0, q, 0), TCN_RQ(a1, q, 1), z, z, s));
+    return vget_low_s8(tcn_narrow16(TCN_RQL(a0, q, 0, p->left), TCN_RQL(a1, q, 1, p->left), z, z, s));
 }
 
 /* Every channel of one output pixel: 16, then 8 at a time, the last C % 8 scalar. */
