@@ -25,21 +25,30 @@ TCN_LAYER void tcn_tile_mmla(const int8_t *const *x, const int8_t *w, int32_t nb
         const int64x2_t v2 = vreinterpretq_s64_s8(vld1q_s8(x[2] + k)), v3 = vreinterpretq_s64_s8(vld1q_s8(x[3] + k));
         const int8x16_t a_lo = vreinterpretq_s8_s64(vzip1q_s64(v0, v1)), a_hi = vreinterpretq_s8_s64(vzip2q_s64(v0, v1));
         const int8x16_t b_lo = vreinterpretq_s8_s64(vzip1q_s64(v2, v3)), b_hi = vreinterpretq_s8_s64(vzip2q_s64(v2, v3));
-#pragma GCC unroll 8
-        for (int32_t j = 0; j < np; ++j) {
-            const int8x16_t wv = vld1q_s8(w + 16 * j);
-            acc[0][j] = vmmlaq_s32(acc[0][j], a_lo, wv);
-            acc[1][j] = vmmlaq_s32(acc[1][j], b_lo, wv);
-        }
-        w += 16 * np;
+        /* weights 4 vectors per LD1 where the channel pairs allow (np = 8: a full block) */
+#define TCN_MMLA_HALF(a, b)                                                                              \
+    do {                                                                                                 \
+        if (np == 8) {                                                                                   \
+            const int8x16x4_t w0 = vld1q_s8_x4(w), w1 = vld1q_s8_x4(w + 64);                             \
+            _Pragma("GCC unroll 4") for (int32_t j = 0; j < 4; ++j) {                                    \
+                acc[0][j] = vmmlaq_s32(acc[0][j], a, w0.val[j]);                                         \
+                acc[1][j] = vmmlaq_s32(acc[1][j], b, w0.val[j]);                                         \
+                acc[0][j + 4] = vmmlaq_s32(acc[0][j + 4], a, w1.val[j]);                                 \
+                acc[1][j + 4] = vmmlaq_s32(acc[1][j + 4], b, w1.val[j]);                                 \
+            }                                                                                            \
+        } else {                                                                                         \
+            _Pragma("GCC unroll 8") for (int32_t j = 0; j < np; ++j) {                                   \
+                const int8x16_t wv = vld1q_s8(w + 16 * j);                                               \
+                acc[0][j] = vmmlaq_s32(acc[0][j], a, wv);                                                \
+                acc[1][j] = vmmlaq_s32(acc[1][j], b, wv);                                                \
+            }                                                                                            \
+        }                                                                                                \
+        w += 16 * np;                                                                                    \
+    } while (0)
+        TCN_MMLA_HALF(a_lo, b_lo);
         __asm__ volatile("" ::: "memory"); /* keep the next weights' loads here (register pressure) */
-#pragma GCC unroll 8
-        for (int32_t j = 0; j < np; ++j) {
-            const int8x16_t wv = vld1q_s8(w + 16 * j);
-            acc[0][j] = vmmlaq_s32(acc[0][j], a_hi, wv);
-            acc[1][j] = vmmlaq_s32(acc[1][j], b_hi, wv);
-        }
-        w += 16 * np;
+        TCN_MMLA_HALF(a_hi, b_hi);
+#undef TCN_MMLA_HALF
     }
     /* acc[i][j] lanes: (pixel 2i, channel 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1) */
 #pragma GCC unroll 4
