@@ -40,6 +40,18 @@ def test_mlperf_onnx_on_device(mlperf_dir, device, task, tmp_path):
 
 
 @pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("device", ("qemu-aarch64", "qemu-aarch64-i8mm"))
+def test_mlperf_qdq_on_phone(mlperf_dir, device, task, tmp_path):
+    """The pre-quantized (QDQ) route through the specialised NEON / i8mm layers."""
+    need(device)
+    calib = np.load(mlperf_dir / task / f"calib_{task}.npy")
+    report, _, _ = run_check(mlperf_dir / task / f"{task}_qdq.onnx", device=device, inputs=calib[:3], workdir=tmp_path)
+    assert report["bit_exact"], f"{report['mismatches']} bytes differ; first layer {report['first_divergent_layer']}"
+
+
+@pytest.mark.device
 @pytest.mark.parametrize("device", ("qemu-m4", "qemu-m55"))
 def test_profile_of_example(device, tmp_path):
     need(device)
