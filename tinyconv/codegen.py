@@ -194,18 +194,12 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
             cname = f"{prefix}_p_{k}_{key}"
             extra[key] = cname
             consts.append(_const(cname, arr, f"layer {k} ({node.name}) {key}"))
-        neon = neon_layers.specialise(node, graph, target)  # None unless a NEON target and a fitting layer
-        if neon is not None:
-            for key, arr in neon.consts.items():
-                cname = f"{prefix}_p_{k}_{key}"
-                extra[key] = cname
-                consts.append(_const(cname, arr, f"layer {k} ({node.name}) {key}"))
-        for f in (*(var.kernel_files if var else op.kernel_files), *(neon.kernel_files if neon is not None else ())):
+        for f in var.kernel_files if var else op.kernel_files:
             if f not in kernel_files:
                 kernel_files.append(f)
         includes += [h for h in variant.includes if h not in includes]
         ctx = dict(
-            node=node, attrs=node.attrs, q=node.qattrs, layer=k, consts=extra, variant=variant, prefix=prefix, neon=neon,
+            node=node, attrs=node.attrs, q=node.qattrs, layer=k, consts=extra, variant=variant, prefix=prefix,
             inputs=[ptr(i) for i in node.inputs], outputs=[ptr(o) for o in node.outputs],
             in_shapes=[graph.tensors[i].shape for i in node.inputs],
             out_shapes=[graph.tensors[o].shape for o in node.outputs],
@@ -282,9 +276,12 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
 
 def backend_variant(node, graph: Graph, target: Target):
     """A backend's specialised kernel for this layer (kernel files, consts, template), or None
-    for the op's generic kernel call. Helium variants: tinyconv/ops/helium.py."""
+    for the op's generic kernel call. Helium variants: tinyconv/ops/helium.py; NEON (aarch64,
+    aarch64-i8mm): tinyconv/neon_layers.py."""
     if "mve" in target.backends:
         return helium.variant(node, graph)
+    if neon_layers.has_neon(target):
+        return neon_layers.variant(node, graph, target)
     return None
 
 

@@ -7,7 +7,8 @@ multiplier 1) and fully connected layers get:
   input zero point, whose centred value is 0, so every tap may be summed unconditionally);
 * requantization records per channel (multiplier, left shift, -right shift) for the vector
   requantization (SQSHL, SQRDMULH, round-half-away SRSHL).
-Layers outside these shapes keep the generic kernels. `specialise` returns None for them.
+Layers outside these shapes keep the generic kernels. `specialise` returns None for them;
+`variant` wraps the result as the backend variant codegen uses (codegen.backend_variant).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyconv.ir import Graph, Node
+from tinyconv.ops.helium import Variant
 from tinyconv.targets import Target
 
 GEMM_FILE = "tc_neon_gemm"
@@ -148,3 +150,12 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
             return None
         return _gemm(node, graph, graph.tensors[node.inputs[1]].data, 16, False)  # one pixel: SDOT (SMMLA would waste half)
     return None
+
+
+def variant(node: Node, graph: Graph, target: Target) -> Variant | None:
+    """The layer's NEON backend variant (template ops/neon/layer.c.j2, context `neon`), or None."""
+    nl = specialise(node, graph, target)
+    if nl is None:
+        return None
+    name = f"neon_{nl.kind}" + ("_i8mm" if nl.i8mm else "")
+    return Variant(name, "ops/neon/layer.c.j2", nl.kernel_files, nl.consts, {"neon": nl})
