@@ -154,6 +154,10 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
 
 def variant(node: Node, graph: Graph, target: Target) -> Variant | None:
     """The layer's NEON backend variant (template ops/neon/layer.c.j2, context `neon`), or None."""
+    if node.op == "add" and has_neon(target):
+        # kernels/neon/tc_elementwise.c: 16 elements per step, exact (the scalar table variant of
+        # Op.variants costs more instructions per element here)
+        return Variant("neon_add", "ops/add.c.j2", ("tc_elementwise",))
     nl = specialise(node, graph, target)
     if nl is None:
         return None
