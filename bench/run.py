@@ -6,6 +6,8 @@
 Numbers come from the emulator: instructions (not cycles) per inference, counted deterministically
 (see README, "Profiling"). Routes: `float` (float ONNX + calibration), `qdq` (pre-quantized ONNX),
 `tflite` (int8 .tflite). The MLPerf Tiny models are read from ../shared/models when present.
+On the phone devices (qemu-aarch64, qemu-aarch64-i8mm) each row also shows LiteRT + XNNPACK's count
+on the same emulated core (bench/incumbents.py) and tinyconv's ratio to it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from incumbents import xnnpack  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TINYCONV_SHARED_MODELS", REPO.parent / "shared" / "models")) / "mlperf-tiny"  # as tests/conftest.py
@@ -86,6 +91,10 @@ def run_case(case: Case, device: str, n_check: int, optimize: str = "balanced") 
     if tflm and row.get("instructions_per_inference"):
         row["tflm_cmsis_nn_instructions"] = tflm
         row["ratio_vs_tflm"] = round(row["instructions_per_inference"] / tflm, 3)
+    ref = xnnpack(device, case.model)
+    if ref and row.get("instructions_per_inference"):
+        row["xnnpack_instructions"] = ref
+        row["vs_xnnpack"] = round(row["instructions_per_inference"] / ref, 3)
     return row
 
 
@@ -93,7 +102,8 @@ def run_case(case: Case, device: str, n_check: int, optimize: str = "balanced") 
 def print_table(rows: list[dict]) -> None:
     cols = [("model", "model"), ("route", "route"), ("device", "device"), ("optimize", "optimize"), ("bit_exact", "bit-exact"),
             ("sqnr_db", "SQNR dB"), ("instructions_per_inference", "instr/inf"), ("tflm_cmsis_nn_instructions", "TFLM+CMSIS-NN"),
-            ("ratio_vs_tflm", "ratio"), ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"), ("arena_lower_bound_bytes", "arena LB B"),
+            ("ratio_vs_tflm", "ratio"), ("xnnpack_instructions", "LiteRT+XNNPACK"), ("vs_xnnpack", "x XNNPACK"),
+            ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"), ("arena_lower_bound_bytes", "arena LB B"),
             ("stack_bytes", "stack B"), ("flash_weights_bytes", "flash w B"), ("flash_code_bytes", "flash code B"),
             ("compile_seconds", "compile s")]  # fmt: skip
     t = Table(title="tinyconv bench (QEMU instruction counts)", title_justify="left")
@@ -120,7 +130,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="", help="comma-separated: digits,kws,vww,ic,ad (default: all found)")
     ap.add_argument("--routes", default="float,qdq,tflite")
-    ap.add_argument("--devices", default="qemu-m4,qemu-m7,qemu-m55,qemu-aarch64")
+    ap.add_argument("--devices", default="qemu-m4,qemu-m7,qemu-m55,qemu-aarch64,qemu-aarch64-i8mm")
     ap.add_argument("--check-inputs", type=int, default=4, help="inputs compared bit for bit per case")
     ap.add_argument("--optimize", default="speed,balanced", help="comma-separated --optimize levels: speed, balanced (the default), size")
     ap.add_argument("--json", help="also write the rows as JSON here")

@@ -39,7 +39,8 @@ enum {
     TCR_ERR_FAULT = 7
 };
 
-enum { TCR_COUNTER_NONE = 0, TCR_COUNTER_SYSTICK = 1, TCR_COUNTER_CYCLES = 2 };
+/* INSTRUCTIONS: exact executed-instruction count (QEMU plugin on Linux user-mode emulation). */
+enum { TCR_COUNTER_NONE = 0, TCR_COUNTER_SYSTICK = 1, TCR_COUNTER_CYCLES = 2, TCR_COUNTER_INSTRUCTIONS = 3 };
 
 enum { TCR_FAULT_HARDFAULT = 1, TCR_FAULT_SIGNAL = 2 };
 

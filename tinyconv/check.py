@@ -26,7 +26,8 @@ from tinyconv.quantize import sqnr_db
 from tinyconv.report import compare
 from tinyconv.specialise import DEFAULT_LEVEL
 
-DEVICE_TARGETS = {"host": "host", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64"}
+DEVICE_TARGETS = {"host": "host", "qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64",
+                  "qemu-aarch64-i8mm": "aarch64-i8mm"}
 
 
 def target_for_device(device) -> str:

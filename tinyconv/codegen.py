@@ -18,7 +18,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from tinyconv import __version__, escape
+from tinyconv import __version__, escape, neon_layers
 from tinyconv.errors import ModelError, TinyconvError
 from tinyconv.ir import Graph
 from tinyconv.memory import Plan
@@ -276,9 +276,12 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
 
 def backend_variant(node, graph: Graph, target: Target):
     """A backend's specialised kernel for this layer (kernel files, consts, template), or None
-    for the op's generic kernel call. Helium variants: tinyconv/ops/helium.py."""
+    for the op's generic kernel call. Helium variants: tinyconv/ops/helium.py; NEON (aarch64,
+    aarch64-i8mm): tinyconv/neon_layers.py."""
     if "mve" in target.backends:
         return helium.variant(node, graph)
+    if neon_layers.has_neon(target):
+        return neon_layers.variant(node, graph, target)
     return None
 
 

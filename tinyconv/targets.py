@@ -23,6 +23,7 @@ TARGETS = {
         Target("cortex-m7", ("dsp", "portable"), ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-O2"), "Armv7E-M with DSP (SMLAD)"),
         Target("cortex-m55", ("mve", "dsp", "portable"), ("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", "-O2"), "Armv8.1-M with Helium (MVE)"),
         Target("aarch64", ("neon", "portable"), ("-march=armv8.2-a+dotprod", "-O2"), "Armv8.2-A with NEON dot product"),
+        Target("aarch64-i8mm", ("neon-i8mm", "neon", "portable"), ("-march=armv8.6-a+dotprod+i8mm", "-O2"), "Armv8.6-A with NEON dot product and i8mm (SMMLA)"),
     )
 }
 

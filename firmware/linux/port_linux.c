@@ -1,9 +1,13 @@
 /* Linux port of the tinyconv runner (aarch64 under qemu-aarch64, or the build machine):
  * the protocol runs over stdin/stdout; faults (SIGSEGV, SIGILL, SIGBUS, SIGFPE) are reported as
- * a FAULT frame. No deterministic instruction counter is available here: counters are reported
- * as kind NONE (the host says so instead of printing a time). */
-#define _POSIX_C_SOURCE 200809L
+ * a FAULT frame. Instruction counts come from the harness's QEMU plugin (linux/icount_plugin.c):
+ * when TINYCONV_ICOUNT_FILE names the file the plugin writes, tcr_port_counter issues the marker
+ * system call and reads the exact count back; otherwise counters are kind NONE. */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,22 @@ __attribute__((noinline)) static void prefault_stack(void)
     for (uint32_t i = 0; i < sizeof big; i += 4096) big[i] = 0;
 }
 
+#define TCR_ICOUNT_SYSCALL 0x7C01 /* unused by Linux; the plugin records the count on it */
+static volatile const uint64_t *icount; /* the plugin's shared counter, 0 when not counting */
+
+static void map_icount(void)
+{
+    const char *path = getenv("TINYCONV_ICOUNT_FILE");
+    int fd;
+    void *p;
+    if (!path || !*path) return;
+    fd = open(path, O_RDONLY);
+    if (fd < 0) return;
+    p = mmap(0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p != MAP_FAILED) icount = (volatile const uint64_t *)p;
+}
+
 void tcr_port_init(void)
 {
     struct sigaction sa;
@@ -49,6 +69,7 @@ void tcr_port_init(void)
     sigaction(SIGFPE, &sa, 0);
     signal(SIGPIPE, SIG_DFL);
     prefault_stack();
+    map_icount();
 }
 
 int tcr_port_getc(void)
@@ -75,9 +96,14 @@ void tcr_port_write(const uint8_t *data, uint32_t n)
 
 void tcr_port_exit(int code) { _exit(code); }
 
-uint8_t tcr_port_counter_kind(void) { return TCR_COUNTER_NONE; }
+uint8_t tcr_port_counter_kind(void) { return icount ? TCR_COUNTER_INSTRUCTIONS : TCR_COUNTER_NONE; }
 uint32_t tcr_port_counter_hz(void) { return 0; }
-uint64_t tcr_port_counter(void) { return 0; }
+uint64_t tcr_port_counter(void)
+{
+    if (!icount) return 0;
+    syscall(TCR_ICOUNT_SYSCALL);
+    return *icount;
+}
 
 /* Stack high-water: paint STACK_PAINT_BYTES below the caller's frame, scan after the run. */
 static volatile uint8_t *paint_lo, *paint_hi;

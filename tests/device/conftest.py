@@ -16,9 +16,11 @@ from ir_graphs import GraphBuilder, every_op_graph  # noqa: E402
 from tinyconv.fixedpoint import quantize  # noqa: E402
 from tinyconv.pipeline import compile_model  # noqa: E402
 
-QEMU_DEVICES = {"qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64"}
+QEMU_DEVICES = {"qemu-m4": "cortex-m4", "qemu-m7": "cortex-m7", "qemu-m55": "cortex-m55", "qemu-aarch64": "aarch64",
+                "qemu-aarch64-i8mm": "aarch64-i8mm"}
 TOOLS = {"qemu-m4": ["arm-none-eabi-gcc", "qemu-system-arm"], "qemu-m7": ["arm-none-eabi-gcc", "qemu-system-arm"],
-         "qemu-m55": ["arm-none-eabi-gcc", "qemu-system-arm"], "qemu-aarch64": ["aarch64-linux-gnu-gcc", "qemu-aarch64"]}  # fmt: skip
+         "qemu-m55": ["arm-none-eabi-gcc", "qemu-system-arm"], "qemu-aarch64": ["aarch64-linux-gnu-gcc", "qemu-aarch64"],
+         "qemu-aarch64-i8mm": ["aarch64-linux-gnu-gcc", "qemu-aarch64"]}  # fmt: skip
 
 
 def need(device: str) -> None:

@@ -72,22 +72,43 @@ def test_profile_counts(libs, device):
     assert abs(again - total) <= 40
 
 
-def test_profile_aarch64_says_counts_unavailable(libs):
-    need("qemu-aarch64")
-    c = libs.get("aarch64")
-    p = api.profile(c.library.outdir, "qemu-aarch64", libs.xq("aarch64")[0])
+@pytest.mark.parametrize("device", ["qemu-aarch64", "qemu-aarch64-i8mm"])
+def test_profile_aarch64_counts_instructions_exactly(libs, device):
+    """The QEMU plugin counts every executed instruction: per inference and per layer, the same
+    numbers on every run, the layers adding up to the inference minus the hooks' own few."""
+    need(device)
+    target = QEMU_DEVICES[device]
+    c = libs.get(target)
+    x = libs.xq(target)[0]
+    p = api.profile(c.library.outdir, device, x)
+    total = p["instructions_per_inference"]
+    per = [lay["instructions"] for lay in p["layers"]]
+    assert len(per) == len(c.library.manifest["layers"])
+    macs = sum(lay["macs"] for lay in c.library.manifest["layers"])
+    assert macs // 16 < total < 20 * macs + 100_000  # SDOT does at most 16 MACs per instruction
+    assert all(n > 0 for n in per)
+    assert 0 <= total - sum(per) < 200 * len(per)  # the layer hook's bookkeeping between layers
+    assert "exact" in p["unit_note"] and "instruction" in p["unit_note"]
+    again = api.profile(c.library.outdir, device, x)
+    assert again["instructions_per_inference"] == total and [lay["instructions"] for lay in again["layers"]] == per
+
+
+def test_profile_without_counter_says_so(libs):
+    """A device with no deterministic counter (the native host runner) reports none, not a time."""
+    c = libs.get("host")
+    p = api.profile(c.library.outdir, "host", libs.xq("host")[0])
     assert p["instructions_per_inference"] is None
     assert all(lay["instructions"] is None for lay in p["layers"])
     assert "not measured" in p["unit_note"]
-    assert p["flash_weights_bytes"] > 0
 
 
 def test_list_devices():
     devs = {d.name: d for d in api.list_devices()}
-    for name in ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64", "host", "nucleo-l4r5zi", "android-adb"):
+    for name in ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64", "qemu-aarch64-i8mm", "host", "nucleo-l4r5zi", "android-adb"):
         assert name in devs
     assert devs["qemu-m4"].default and devs["qemu-m4"].target == "cortex-m4"
     assert devs["qemu-m55"].target == "cortex-m55" and devs["qemu-aarch64"].target == "aarch64"
+    assert devs["qemu-aarch64-i8mm"].target == "aarch64-i8mm" and "sme=off" in devs["qemu-aarch64-i8mm"].run["cpu"]
     for d in devs.values():
         assert d.can_run or d.why_not
 

@@ -26,7 +26,7 @@ from ir_graphs import GraphBuilder, every_op_graph  # noqa: E402
 pytestmark = pytest.mark.device
 
 KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
-OPTIMIZED = {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "aarch64": "neon"}
+OPTIMIZED = {"cortex-m4": "dsp", "cortex-m7": "dsp", "cortex-m55": "mve", "aarch64": "neon", "aarch64-i8mm": "neon"}
 
 
 class _Builder(GraphBuilder):
@@ -183,8 +183,9 @@ def test_optimized_backend_picked(root, target):
     c, _ = _compiled(root, "conv_mix", 0, target)
     backend = OPTIMIZED[target]
     assert backend in c.library.manifest["backends"]
-    # Helium runs fully connected layers through its per-layer variant (tinyconv/ops/helium.py).
-    names = ("tc_conv.c", "tc_mve_fc.h") if backend == "mve" else ("tc_conv.c", "tc_fully_connected.c")
+    # Helium and NEON run fully connected layers through their per-layer variants (tinyconv/ops/helium.py,
+    # tinyconv/neon_layers.py).
+    names = {"mve": ("tc_conv.c", "tc_mve_fc.h"), "neon": ("tc_conv.c", "tc_neon_gemm.h")}.get(backend, ("tc_conv.c", "tc_fully_connected.c"))
     for name in names:
         assert name in c.library.manifest["kernels"]
         src = KERNELS / backend / name

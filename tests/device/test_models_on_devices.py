@@ -13,7 +13,7 @@ from tinyconv.check import run_check
 from tinyconv.profile import run_profile
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits"
-DEVICES = ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64")
+DEVICES = ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64", "qemu-aarch64-i8mm")
 TASKS = ("kws", "vww", "ic", "ad")
 
 
@@ -36,6 +36,18 @@ def test_mlperf_onnx_on_device(mlperf_dir, device, task, tmp_path):
     need(device)
     calib = np.load(mlperf_dir / task / f"calib_{task}.npy")
     report, _, _ = run_check(mlperf_dir / task / f"{task}_float.onnx", device=device, calib=calib, inputs=calib[:3], workdir=tmp_path)
+    assert report["bit_exact"], f"{report['mismatches']} bytes differ; first layer {report['first_divergent_layer']}"
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("device", ("qemu-aarch64", "qemu-aarch64-i8mm"))
+def test_mlperf_qdq_on_phone(mlperf_dir, device, task, tmp_path):
+    """The pre-quantized (QDQ) route through the specialised NEON / i8mm layers."""
+    need(device)
+    calib = np.load(mlperf_dir / task / f"calib_{task}.npy")
+    report, _, _ = run_check(mlperf_dir / task / f"{task}_qdq.onnx", device=device, inputs=calib[:3], workdir=tmp_path)
     assert report["bit_exact"], f"{report['mismatches']} bytes differ; first layer {report['first_divergent_layer']}"
 
 

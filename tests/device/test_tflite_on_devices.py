@@ -9,7 +9,7 @@ import pytest
 from conftest import need
 from tinyconv.check import run_check
 
-DEVICES = ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64")
+DEVICES = ("qemu-m4", "qemu-m7", "qemu-m55", "qemu-aarch64", "qemu-aarch64-i8mm")
 MODELS = {"kws": "kws_ref_model", "vww": "vww_96_int8", "ic": "pretrainedResnet_quant", "ad": "ad01_int8"}
 
 

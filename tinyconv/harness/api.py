@@ -79,6 +79,11 @@ def profile(libdir, device: str, x: np.ndarray, **session_kw) -> dict:
         layers = [{"instructions": int(round(t * per_tick))} for t in c.layer_ticks]
         res["unit_note"] = (f"QEMU -icount shift=0: SysTick counts guest instructions at {per_tick:g}-instruction resolution, "
                             f"±1 tick per measurement, not cycles (a real core takes more cycles per instruction)")  # fmt: skip
+    elif ident.counter_kind == P.COUNTER_INSTRUCTIONS:
+        res["instructions_per_inference"] = int(c.total_ticks)
+        layers = [{"instructions": int(t)} for t in c.layer_ticks]
+        res["unit_note"] = (f"exact executed-instruction count from a QEMU plugin ({fw.device.run.get('qemu', 'qemu')} "
+                            f"-cpu {fw.device.run.get('cpu', fw.device.cpu)}), one inference; not cycles")  # fmt: skip
     elif ident.counter_kind in (P.COUNTER_SYSTICK, P.COUNTER_CYCLES) and not fw.device.emulated:
         res["cycles_per_inference"] = int(c.total_ticks)
         layers = [{"cycles": int(t)} for t in c.layer_ticks]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tinyconv import procs
 from tinyconv.errors import DeviceError
+from tinyconv.harness import icount
 from tinyconv.harness.build import Firmware
 from tinyconv.harness.gdbload import flash_gdb
 from tinyconv.harness.link import PipeTransport, SerialTransport, Transport
@@ -36,11 +37,13 @@ def qemu_system_cmd(fw: Firmware, port: int) -> list[str]:
 class Target:
     """A running firmware: a transport plus whatever process must be stopped afterwards."""
 
-    def __init__(self, transport: Transport, proc: subprocess.Popen | None = None, log: Path | None = None, what: str = ""):
+    def __init__(self, transport: Transport, proc: subprocess.Popen | None = None, log: Path | None = None, what: str = "",
+                 scratch: tuple[Path, ...] = ()):
         self.transport = transport
         self.proc = proc
         self.log = log
         self.what = what
+        self.scratch = scratch  # files deleted once the process has stopped
 
     def alive(self) -> bool:
         return self.proc is None or self.proc.poll() is None
@@ -69,8 +72,9 @@ class Target:
                     except subprocess.TimeoutExpired:
                         procs.kill(self.proc)
                 procs.reap(self.proc)
-            if self.log is not None:
-                procs.untrack(self.log)
+            for p in (self.log, *self.scratch):
+                if p is not None:
+                    procs.untrack(p)
 
 
 def _logfile() -> Path:
@@ -109,15 +113,31 @@ class _NullTransport(Transport):
         pass
 
 
-def start_process(fw: Firmware, argv: list[str], what: str) -> Target:
+def start_process(fw: Firmware, argv: list[str], what: str, env: dict | None = None, scratch: tuple[Path, ...] = ()) -> Target:
     log = _logfile()
     with open(log, "wb") as lf:
         try:
-            proc = procs.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=lf, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+            proc = procs.popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=lf,
+                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **(env or {})})
         except OSError as e:
-            procs.untrack(log)
+            for p in (log, *scratch):
+                procs.untrack(p)
             raise DeviceError(f"{fw.device.name}: cannot start {argv[0]}: {e}") from None
-    return Target(PipeTransport(proc), proc, log, what)
+    return Target(PipeTransport(proc), proc, log, what, scratch)
+
+
+def start_qemu_user(fw: Firmware) -> Target:
+    r = fw.device.run
+    qemu, cpu = r.get("qemu", "qemu-aarch64"), r.get("cpu", fw.device.cpu)
+    if not r.get("icount", False):
+        return start_process(fw, [qemu, "-cpu", cpu, str(fw.elf)], qemu)
+    counter = icount.counter_file()
+    try:
+        argv = icount.qemu_user_argv(qemu, cpu, fw.elf, counter)
+    except BaseException:
+        procs.untrack(counter)
+        raise
+    return start_process(fw, argv, qemu, env={"TINYCONV_ICOUNT_FILE": str(counter)}, scratch=(counter,))
 
 
 def flash_pyocd(fw: Firmware, timeout: float = 120.0) -> str:
@@ -219,7 +239,7 @@ def start(fw: Firmware) -> Target:
     if dev.kind == "qemu-system":
         return start_qemu_system(fw)
     if dev.kind == "qemu-user":
-        return start_process(fw, [dev.run.get("qemu", "qemu-aarch64"), "-cpu", dev.run.get("cpu", "max"), str(fw.elf)], "qemu-aarch64")
+        return start_qemu_user(fw)
     if dev.kind == "native":
         return start_process(fw, [str(fw.elf)], "the runner")
     if dev.kind == "serial":

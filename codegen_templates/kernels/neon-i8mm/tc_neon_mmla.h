@@ -1,0 +1,73 @@
+/* SMMLA (i8mm) GEMM tiles for the aarch64-i8mm target; included by tc_neon_gemm.h only, after
+ * its SDOT tiles and output helpers. Plain NEON targets get kernels/neon/tc_neon_mmla.h (none). */
+#ifndef TC_NEON_MMLA_H
+#define TC_NEON_MMLA_H
+
+#if !defined(__ARM_FEATURE_MATMUL_INT8)
+#error "the aarch64-i8mm kernels need the int8 matrix multiply extension (-march=armv8.6-a+i8mm)"
+#endif
+
+#define TCN_HAVE_MMLA 1
+
+/* 4 pixels x nb channels (nb 4..16, a multiple of 4) with SMMLA: a 2x8 operand holds 8 reduction
+ * values of a pixel pair (zipped from two 16-byte row loads), the weights 2 channels x 8 values
+ * (neon_layers._pack_i8mm_weights), each instruction a 2x2 block of 32 MACs. Bias in channel-pair
+ * layout [b(2j), b(2j+1), b(2j), b(2j+1)]. */
+TCN_LAYER void tcn_tile_mmla(const int8_t *const *x, const int8_t *w, int32_t nb, tcn_walk wk, const int32_t *bias,
+                             const int32_t *q, const tcn_out_stage *s, int8_t *const *o, int32_t n, int32_t left)
+{
+    const int32_t np = nb / 2;
+    int32x4_t acc[2][8];
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < np; ++j) acc[0][j] = acc[1][j] = vld1q_s32(bias + 4 * j);
+    TCN_WALK_BEGIN(wk)
+        const int64x2_t v0 = vreinterpretq_s64_s8(vld1q_s8(x[0] + k)), v1 = vreinterpretq_s64_s8(vld1q_s8(x[1] + k));
+        const int64x2_t v2 = vreinterpretq_s64_s8(vld1q_s8(x[2] + k)), v3 = vreinterpretq_s64_s8(vld1q_s8(x[3] + k));
+        const int8x16_t a_lo = vreinterpretq_s8_s64(vzip1q_s64(v0, v1)), a_hi = vreinterpretq_s8_s64(vzip2q_s64(v0, v1));
+        const int8x16_t b_lo = vreinterpretq_s8_s64(vzip1q_s64(v2, v3)), b_hi = vreinterpretq_s8_s64(vzip2q_s64(v2, v3));
+        /* weights 4 vectors per LD1 where the channel pairs allow (np = 8: a full block) */
+#define TCN_MMLA_HALF(a, b)                                                                              \
+    do {                                                                                                 \
+        if (np == 8) {                                                                                   \
+            const int8x16x4_t w0 = vld1q_s8_x4(w), w1 = vld1q_s8_x4(w + 64);                             \
+            _Pragma("GCC unroll 4") for (int32_t j = 0; j < 4; ++j) {                                    \
+                acc[0][j] = vmmlaq_s32(acc[0][j], a, w0.val[j]);                                         \
+                acc[1][j] = vmmlaq_s32(acc[1][j], b, w0.val[j]);                                         \
+                acc[0][j + 4] = vmmlaq_s32(acc[0][j + 4], a, w1.val[j]);                                 \
+                acc[1][j + 4] = vmmlaq_s32(acc[1][j + 4], b, w1.val[j]);                                 \
+            }                                                                                            \
+        } else {                                                                                         \
+            _Pragma("GCC unroll 8") for (int32_t j = 0; j < np; ++j) {                                   \
+                const int8x16_t wv = vld1q_s8(w + 16 * j);                                               \
+                acc[0][j] = vmmlaq_s32(acc[0][j], a, wv);                                                \
+                acc[1][j] = vmmlaq_s32(acc[1][j], b, wv);                                                \
+            }                                                                                            \
+        }                                                                                                \
+        w += 16 * np;                                                                                    \
+    } while (0)
+        TCN_MMLA_HALF(a_lo, b_lo);
+        __asm__ volatile("" ::: "memory"); /* keep the next weights' loads here (register pressure) */
+        TCN_MMLA_HALF(a_hi, b_hi);
+#undef TCN_MMLA_HALF
+    }
+    /* acc[i][j] lanes: (pixel 2i, channel 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1) */
+#pragma GCC unroll 4
+    for (int32_t px = 0; px < 4; ++px) {
+        if (!o[px]) continue;
+        int32x4_t r[4];
+#pragma GCC unroll 4
+        for (int32_t v = 0; v < 4; ++v) {
+            if (v < nb / 4) {
+                const int64x2_t lo = vreinterpretq_s64_s32(acc[px / 2][2 * v]), hi = vreinterpretq_s64_s32(acc[px / 2][2 * v + 1]);
+                const int32x4_t a = vreinterpretq_s32_s64(px & 1 ? vzip2q_s64(lo, hi) : vzip1q_s64(lo, hi));
+                const int32x4_t m = vld1q_s32(q + 12 * v), l = vld1q_s32(q + 12 * v + 4), rr = vld1q_s32(q + 12 * v + 8);
+                r[v] = left ? tcn_requant4(a, m, l, rr) : tcn_requant4_right(a, m, rr);
+            } else {
+                r[v] = vdupq_n_s32(0);
+            }
+        }
+        tcn_store_n(o[px], tcn_narrow16(r[0], r[1], r[2], r[3], s), n);
+    }
+}
+
+#endif /* TC_NEON_MMLA_H */

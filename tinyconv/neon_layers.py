@@ -1,0 +1,165 @@
+"""Per-layer compile-time specialisation for the AArch64 NEON kernels (kernels/neon/tc_neon_gemm.c).
+
+For the targets with a NEON backend, convolutions (groups 1), depthwise convolutions (channel
+multiplier 1) and fully connected layers get:
+* weights packed offline in the order the kernel's register tiles read them;
+* `input_offset * sum(w)` folded into the bias (exact: the kernels feed padded taps with the
+  input zero point, whose centred value is 0, so every tap may be summed unconditionally);
+* requantization records per channel (multiplier, left shift, -right shift) for the vector
+  requantization (SQSHL, SQRDMULH, round-half-away SRSHL).
+Layers outside these shapes keep the generic kernels. `specialise` returns None for them;
+`variant` wraps the result as the backend variant codegen uses (codegen.backend_variant).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyconv.ir import Graph, Node
+from tinyconv.ops.helium import Variant
+from tinyconv.targets import Target
+
+GEMM_FILE = "tc_neon_gemm"
+CH_BLOCK = 16  # output channels per register tile (4 vectors of 4)
+
+
+@dataclass
+class NeonLayer:
+    kind: str  # "gemm" (conv groups 1, fully connected) or "depthwise"
+    consts: dict[str, np.ndarray]
+    params: dict = field(default_factory=dict)
+    kernel_files: tuple[str, ...] = (GEMM_FILE,)
+    i8mm: bool = False
+
+
+def has_neon(target: Target) -> bool:
+    return "neon" in target.backends
+
+
+def _round_up(n: int, m: int) -> int:
+    return (n + m - 1) // m * m
+
+
+def _folded_bias(node: Node, graph: Graph, w2: np.ndarray, bias_index: int) -> np.ndarray:
+    """bias + input_offset * sum(w) per output channel, int32 (the accumulator check in
+    ops/conv.py bounds |bias| + 255 * sum|w| below 2^31, so this cannot wrap)."""
+    q = node.qattrs
+    b = graph.tensors[node.inputs[bias_index]].data.astype(np.int64) if q["has_bias"] else np.zeros(w2.shape[0], np.int64)
+    folded = b + int(q["input_offset"]) * w2.astype(np.int64).sum(axis=1)
+    assert np.abs(folded).max(initial=0) < 2**31
+    return folded.astype(np.int32)
+
+
+def _requant_records(q: dict, channels: int, padded: int | None = None) -> np.ndarray:
+    """[ceil(padded/4)][3][4] int32: multiplier, left shift, -right shift for every 4 channels
+    (channels past `channels` get a harmless record: multiplier 0)."""
+    c4 = _round_up(padded or channels, 4)
+    mult = np.zeros(c4, np.int64)
+    shift = np.zeros(c4, np.int64)
+    mult[:channels] = q["multiplier"]
+    shift[:channels] = q["shift"]
+    left = np.maximum(shift, 0)
+    neg_right = np.minimum(shift, 0)
+    return np.stack([mult, left, neg_right], axis=0).reshape(3, c4 // 4, 4).transpose(1, 0, 2).astype(np.int32).copy()
+
+
+def _pad_channels(a: np.ndarray, c: int) -> np.ndarray:
+    out = np.zeros((c, *a.shape[1:]), a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+def _pack_gemm_weights(w2: np.ndarray, kp: int) -> np.ndarray:
+    """w2 [C][K] → blocks of up to 16 channels, each [kp/4][nb][4]: one 16-byte vector holds 4
+    channels x 4 consecutive k, the order the SDOT-by-element tiles consume."""
+    c, k = w2.shape
+    c4 = _round_up(c, 4)
+    wp = np.zeros((c4, kp), np.int8)
+    wp[:c, :k] = w2
+    blocks = []
+    for c0 in range(0, c4, CH_BLOCK):
+        blk = wp[c0 : c0 + CH_BLOCK]  # [nb][kp]
+        nb = blk.shape[0]
+        blocks.append(blk.reshape(nb, kp // 4, 4).transpose(1, 0, 2).reshape(-1))
+    return np.concatenate(blocks)
+
+
+def _gemm(node: Node, graph: Graph, w2: np.ndarray, k_align: int, i8mm: bool) -> NeonLayer:
+    c, k = w2.shape
+    kp = _round_up(k, k_align)
+    bias = _pad_channels(_folded_bias(node, graph, w2, 2), _round_up(c, 4))
+    consts = {
+        "neon_w": _pack_i8mm_weights(w2, kp) if i8mm else _pack_gemm_weights(w2, kp),
+        # SMMLA accumulates 2 pixels x 2 channels: bias per channel pair as [b0, b1, b0, b1]
+        "neon_bias": np.tile(bias.reshape(-1, 2), (1, 2)).reshape(-1) if i8mm else bias,
+        "neon_rq": _requant_records(node.qattrs, c),
+    }
+    left = int((np.asarray(node.qattrs["shift"]) > 0).any())
+    return NeonLayer("gemm", consts, {"k": k, "kp": kp, "left": left, "mmla": int(i8mm)}, i8mm=i8mm)
+
+
+def _pack_i8mm_weights(w2: np.ndarray, kp: int) -> np.ndarray:
+    """For SMMLA tiles (2 pixels x 2 channels per 16-byte pair): blocks of up to 16 channels, each
+    [kp/8][nb/2][2][8]: a vector holds 2 channels x 8 consecutive k (the 2x8 operand)."""
+    c, k = w2.shape
+    c4 = _round_up(c, 4)
+    wp = np.zeros((c4, kp), np.int8)
+    wp[:c, :k] = w2
+    blocks = []
+    for c0 in range(0, c4, CH_BLOCK):
+        blk = wp[c0 : c0 + CH_BLOCK]
+        nb = blk.shape[0]
+        blocks.append(blk.reshape(nb // 2, 2, kp // 8, 8).transpose(2, 0, 1, 3).reshape(-1))
+    return np.concatenate(blocks)
+
+
+def _depthwise(node: Node, graph: Graph) -> NeonLayer:
+    w = graph.tensors[node.inputs[1]].data  # [C][kh][kw][1]
+    c, kh, kw, _ = w.shape
+    cp = _round_up(c, 16)
+    taps = np.zeros((kh * kw, cp), np.int8)  # [tap][C]: 16 channels of one tap per vector load
+    taps[:, :c] = w.reshape(c, kh * kw).T
+    consts = {
+        "neon_w": taps.reshape(-1),
+        "neon_bias": _pad_channels(_folded_bias(node, graph, w.reshape(c, -1), 2), cp),
+        "neon_rq": _requant_records(node.qattrs, c, cp),
+    }
+    return NeonLayer("depthwise", consts, {"cp": cp, "left": int((np.asarray(node.qattrs["shift"]) > 0).any())})
+
+
+def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
+    if not has_neon(target) or not node.qattrs:
+        return None
+    i8mm = "neon-i8mm" in target.backends
+    if node.op == "conv2d":
+        w = graph.tensors[node.inputs[1]].data
+        cout, kh, kw, cin_g = w.shape
+        groups = node.attrs["groups"]
+        cin = graph.tensors[node.inputs[0]].shape[3]
+        if groups == 1:
+            one_pixel = graph.tensors[node.outputs[0]].shape[1] * graph.tensors[node.outputs[0]].shape[2] == 1
+            return _gemm(node, graph, w.reshape(cout, -1), 16, i8mm and not one_pixel)
+        if groups == cin and cout == cin and w.min() > -128:  # int16 pair sums need |w| <= 127
+            return _depthwise(node, graph)
+        return None
+    if node.op == "fully_connected":
+        rows = int(np.prod(graph.tensors[node.inputs[0]].shape)) // graph.tensors[node.inputs[1]].shape[1]
+        if rows != 1:
+            return None
+        return _gemm(node, graph, graph.tensors[node.inputs[1]].data, 16, False)  # one pixel: SDOT (SMMLA would waste half)
+    return None
+
+
+def variant(node: Node, graph: Graph, target: Target) -> Variant | None:
+    """The layer's NEON backend variant (template ops/neon/layer.c.j2, context `neon`), or None."""
+    if node.op == "add" and has_neon(target):
+        # kernels/neon/tc_elementwise.c: 16 elements per step, exact (the scalar table variant of
+        # Op.variants costs more instructions per element here)
+        return Variant("neon_add", "ops/add.c.j2", ("tc_elementwise",))
+    nl = specialise(node, graph, target)
+    if nl is None:
+        return None
+    name = f"neon_{nl.kind}" + ("_i8mm" if nl.i8mm else "")
+    return Variant(name, "ops/neon/layer.c.j2", nl.kernel_files, nl.consts, {"neon": nl})
