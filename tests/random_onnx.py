@@ -162,11 +162,11 @@ def upsample_block(draw, b: Builder, x: str, shape):
     p = draw(st.integers(0, k - 1))
     op_ = draw(st.integers(0, s - 1))
     wt = b.rng.normal(0, 1.0 / np.sqrt(k * k * c), (c, cout, k, k))
+    size = lambda n: s * (n - 1) + op_ + k - 2 * p  # noqa: E731
+    if size(h) < 1 or size(w) < 1:  # no empty output: such a model is invalid, and refused as such
+        return x, shape
     y = b.node("ConvTranspose", [x, b.const("w", wt), b.const("b", b.rng.normal(0, 0.2, cout))], kernel_shape=[k, k], strides=[s, s],
                pads=[p, p, p, p], output_padding=[op_, op_])  # fmt: skip
-    size = lambda n: s * (n - 1) + op_ + k - 2 * p  # noqa: E731
-    if size(h) < 1 or size(w) < 1:
-        return x, shape
     return y, (cout, size(h), size(w))
 
 
@@ -200,6 +200,8 @@ def random_cnn(draw, max_blocks: int = 5):
         block = draw(st.sampled_from([conv_block, conv_block, pool_block, residual_block, concat_block, activation_block,
                                       squeeze_excite_block, reshape_block, upsample_block]))  # fmt: skip
         cur, shape = draw(block(b, cur, shape))
+    if cur == "input":  # every block fell back to the identity: a graph needs one node
+        cur = b.node("Relu", [cur])
     tail = draw(st.sampled_from(["none", "gap_fc", "flatten_fc", "gap_fc_softmax"]))
     if tail != "none":
         c, h, w = shape
