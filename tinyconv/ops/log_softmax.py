@@ -26,7 +26,7 @@ import numpy as np
 from tinyconv.errors import ModelError
 from tinyconv.fixedpoint import INT32_MIN, multiply_by_quantized_multiplier, quantize_multiplier
 from tinyconv.ir import QuantParams
-from tinyconv.ops.base import FIXED, Op, qparams, register
+from tinyconv.ops.base import qparams, register
 from tinyconv.ops.softmax import (
     ACCUMULATION_INTEGER_BITS,
     MAX_ROW_LENGTH,
@@ -37,6 +37,7 @@ from tinyconv.ops.softmax import (
     _wrap32,
     exp_on_negative_values,
     one_over_one_plus_x_for_x_in_0_1,
+    Softmax,
     softmax_params,
 )
 
@@ -116,10 +117,10 @@ def log_softmax_int8(x: np.ndarray, q: dict) -> np.ndarray:
 
 
 @register
-class LogSoftmax(Op):
+class LogSoftmax(Softmax):
+    """Softmax's row layout, kernel file, MAC count and in-place rule; its own arithmetic."""
+
     name = "log_softmax"
-    output_policy = FIXED
-    kernel_files = ("tc_softmax",)
 
     def infer_shapes(self, node, graph):
         shape = tuple(graph.tensors[node.inputs[0]].shape)
@@ -153,14 +154,3 @@ class LogSoftmax(Op):
 
     def int8_ref(self, node, ins):
         return [log_softmax_int8(ins[0], node.qattrs)]
-
-    def template_context(self, node, graph):
-        t = graph.tensors[node.inputs[0]]
-        return {"rows": t.size // t.shape[-1]}
-
-    def macs(self, node, graph):
-        return graph.tensors[node.inputs[0]].size
-
-    def in_place_ok(self, node):
-        # Like softmax: each row's max and sum are computed before any element is overwritten.
-        return True
