@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyconv.ir import Graph, Node
-from tinyconv.ops.helium import Variant
+from tinyconv.specialise import BackendVariant
 from tinyconv.targets import Target
 
 GEMM_FILE = "tc_neon_gemm"
@@ -152,14 +152,14 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
     return None
 
 
-def variant(node: Node, graph: Graph, target: Target) -> Variant | None:
+def variant(node: Node, graph: Graph, target: Target) -> BackendVariant | None:
     """The layer's NEON backend variant (template ops/neon/layer.c.j2, context `neon`), or None."""
     if node.op == "add" and has_neon(target):
         # kernels/neon/tc_elementwise.c: 16 elements per step, exact (the scalar table variant of
         # Op.variants costs more instructions per element here)
-        return Variant("neon_add", "ops/add.c.j2", ("tc_elementwise",))
+        return BackendVariant("neon_add", "ops/add.c.j2", ("tc_elementwise",))
     nl = specialise(node, graph, target)
     if nl is None:
         return None
     name = f"neon_{nl.kind}" + ("_i8mm" if nl.i8mm else "")
-    return Variant(name, "ops/neon/layer.c.j2", nl.kernel_files, nl.consts, {"neon": nl})
+    return BackendVariant(name, "ops/neon/layer.c.j2", nl.kernel_files, nl.consts, {"neon": nl})

@@ -55,6 +55,19 @@ class Variant:
 BASELINE = Variant("generic")
 
 
+@dataclass
+class BackendVariant:
+    """A backend's own rendering of a layer (codegen.backend_variant: Helium, NEON): its own template
+    and kernel files replace the op's, whatever the level. Op.variants (Variant above) instead add
+    to the op's generic template; the two are separate because backend kernels ignore --optimize."""
+
+    name: str  # recorded in the manifest
+    template: str  # under codegen_templates/
+    kernel_files: tuple[str, ...]
+    consts: dict[str, np.ndarray] = field(default_factory=dict)
+    context: dict = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Options:
     """What the code generator may spend: the level and the flash left for extras (None: no limit)."""
