@@ -8,6 +8,7 @@ hang) becomes a one-line ModelError instead of a dead `tinyconv` with no message
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import select
 import signal
@@ -31,6 +32,7 @@ def infer_shapes(model: onnx.ModelProto, what: str, **kwargs) -> onnx.ModelProto
     if pid == 0:  # child: write b"O" + the inferred model, or b"E" + the error message
         try:
             os.close(rfd)
+            faulthandler.disable()  # an abort here is reported by the parent, in one line
             try:
                 payload = b"O" + shape_inference.infer_shapes(model, **kwargs).SerializeToString()
             except Exception as e:  # noqa: BLE001 - sent to the parent as text
