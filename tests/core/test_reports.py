@@ -140,11 +140,14 @@ def test_check_html_report_has_the_per_layer_error_as_pictures(tmp_path):
 
 
 def test_inspect_of_an_unsupported_model_reports_the_ops(tmp_path):
-    g = helper.make_graph([helper.make_node("Erf", ["x"], ["y"], name="erf1")], "g",
+    g = helper.make_graph([helper.make_node("Erf", ["x"], ["e"], name="erf1"), helper.make_node("Relu", ["e"], ["r"], name="relu1"),
+                           helper.make_node("Gelu", ["r"], ["y"], name="gelu1", domain="com.microsoft")], "g",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])  # fmt: skip
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), tmp_path / "m.onnx")
+    opsets = [helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)]
+    onnx.save(helper.make_model(g, opset_imports=opsets), tmp_path / "m.onnx")
     assert main(["inspect", str(tmp_path / "m.onnx"), "--json", str(tmp_path / "r.json")]) == 1
     r = validated(tmp_path / "r.json")
     assert r["ok"] is False and r["error"]["type"] == "UnsupportedError" and "Erf" in r["error"]["message"]
-    assert r["unsupported"] and "tinyconv ops" in r["error"]["message"]
+    # Every unsupported node is listed (not just the first error), and supported ones are not.
+    assert r["unsupported"] == ["Erf 'erf1'", "Gelu 'gelu1'"] and "tinyconv ops" in r["error"]["message"]
