@@ -57,10 +57,20 @@ def _tell(line: str) -> None:
             finally:
                 os.close(r)
             _guardian["fd"] = w
+            atexit.register(_release_guardian)
         try:
             os.write(_guardian["fd"], (line + "\n").encode("utf-8", "surrogateescape"))
         except OSError:
             pass
+
+
+def _release_guardian() -> None:
+    """At a normal exit: EOF tells the guardian to finish (what is left to clean is already gone by
+    then), and reaping it keeps Python from warning that a child was still running."""
+    with contextlib.suppress(OSError):
+        os.close(_guardian.pop("fd"))
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        _guardian["proc"].wait(timeout=5)
 
 
 def _children_tmpdir() -> str:

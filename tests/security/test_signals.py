@@ -96,3 +96,15 @@ def test_signal_leaves_no_child_and_no_temp_file(tmp_path, device, phase, signo)
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     left = list(tmpdir.iterdir())
     assert not left, f"temp files left: {[x.name for x in left]}"
+
+
+def test_normal_exit_reaps_the_guardian_quietly(tmp_path):
+    """A normal exit ends the guardian too (EOF on its pipe) and reaps it, so Python's dev mode
+    reports no child left running and no guardian outlives the run."""
+    code = ("from tinyconv import procs\n"
+            "assert procs.run(['true'], timeout=10).returncode == 0\n")  # fmt: skip
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "ResourceWarning" not in r.stderr and "still running" not in r.stderr, r.stderr
+    assert our_guardians(tmp_path) == []
