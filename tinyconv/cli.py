@@ -335,8 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--calib", metavar="X.npy", required=calib_required, help="float calibration inputs .npy, [N, *input shape without batch] (ONNX layout)")
         sp.add_argument("--method", default="minmax", choices=("minmax", "percentile", "mse"), help="calibration range method")
 
-    def device_arg(sp):
+    def device_arg(sp, *, device_file: bool = True):
         sp.add_argument("--device", metavar="NAME", default=DEFAULT_DEVICE, help=f"device to run on: {_known_devices()} (see `tinyconv devices`), or labgrid:PLACE / labgrid:tag=DEVICE on a board farm")
+        if device_file:
+            sp.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
 
     def optimize_arg(sp):
         sp.add_argument("--optimize", default=DEFAULT_LEVEL, choices=LEVELS,
@@ -367,7 +369,6 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(k)
     optimize_arg(k)
     device_arg(k)
-    k.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     k.add_argument("--inputs", metavar="Y.npy", help="inputs .npy, float (quantized at the model edge) or int8 (used as is); default: the calibration set")
     k.add_argument("--labels", metavar="L.npy", help="integer class labels .npy, to report float and int8 accuracy")
     k.add_argument("--save-outputs", metavar="Z.npy", help="write the device's int8 outputs .npy, [N, *output shape] (ONNX layout)")
@@ -381,7 +382,6 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(pr)
     optimize_arg(pr)
     device_arg(pr)
-    pr.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     pr.add_argument("--inputs", metavar="Y.npy", help="input .npy (the first sample is used; default: first calibration input or zeros)")
     pr.add_argument("--json", metavar="R.json", help="write the profile as JSON")
     pr.add_argument("--html", metavar="R.html", help="write an HTML report with the per-layer profile as a plot; needs matplotlib")
@@ -391,7 +391,6 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(f)
     optimize_arg(f)
     device_arg(f)
-    f.add_argument("--device-file", metavar="PATH", help="your own board's device TOML file (instead of --device)")
     f.add_argument("--build-dir", metavar="DIR", default="build/flash", help="where the generated library and firmware go")
     f.set_defaults(func=cmd_flash)
 
@@ -416,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     fa.set_defaults(func=cmd_farm)
 
     m = command("demo", "compile the bundled example and check it on an emulated board")
-    device_arg(m)
+    device_arg(m, device_file=False)
     m.set_defaults(func=cmd_demo)
     return p
 
