@@ -82,25 +82,5 @@ uint64_t tcr_port_counter(void)
     return ((uint64_t)w1 << 24) + (uint64_t)(0x00FFFFFFu - v);
 }
 
-/* ---- stack high-water: paint [__stack_limit, sp - margin) ---- */
-extern uint32_t __stack_limit, __stack_top;
-#define PAINT 0xC5C5C5C5u
-
-void tcr_port_stack_paint(void)
-{
-    uint32_t *p = &__stack_limit;
-    uint32_t *end = (uint32_t *)__builtin_frame_address(0) - 16;
-    while (p < end) *p++ = PAINT;
-}
-
-uint32_t tcr_port_stack_used(uint32_t *painted)
-{
-    uint32_t *p = &__stack_limit;
-    uint32_t *top = &__stack_top;
-    while (p < top && *p == PAINT) p++;
-    *painted = (uint32_t)((uintptr_t)top - (uintptr_t)&__stack_limit);
-    return (uint32_t)((uintptr_t)top - (uintptr_t)p);
-}
-
 /* newlib-nano hooks in case anything pulls them in. */
 void _exit(int code) { tcr_port_exit(code); }

@@ -91,22 +91,4 @@ uint64_t tcr_port_counter(void)
     return ((uint64_t)hi << 32) | now;
 }
 
-extern uint32_t __stack_limit, __stack_top;
-#define PAINT 0xC5C5C5C5u
-
-void tcr_port_stack_paint(void)
-{
-    uint32_t *p = &__stack_limit;
-    uint32_t *end = (uint32_t *)__builtin_frame_address(0) - 16;
-    while (p < end) *p++ = PAINT;
-}
-
-uint32_t tcr_port_stack_used(uint32_t *painted)
-{
-    uint32_t *p = &__stack_limit;
-    while (p < &__stack_top && *p == PAINT) p++;
-    *painted = (uint32_t)((uintptr_t)&__stack_top - (uintptr_t)&__stack_limit);
-    return (uint32_t)((uintptr_t)&__stack_top - (uintptr_t)p);
-}
-
 void _exit(int code) { tcr_port_exit(code); }

@@ -15,8 +15,8 @@ from tinyconv.errors import BuildError, FitError
 from tinyconv.harness.devices import FIRMWARE_DIR, Device
 
 PORT_SOURCES = {
-    "cortexm": ["cortexm/startup.c", "cortexm/port_cortexm.c"],
-    "stm32l4": ["cortexm/startup.c", "stm32l4/port_stm32l4.c"],
+    "cortexm": ["cortexm/startup.c", "cortexm/stack_paint.c", "cortexm/port_cortexm.c"],
+    "stm32l4": ["cortexm/startup.c", "cortexm/stack_paint.c", "stm32l4/port_stm32l4.c"],
     "linux": ["linux/port_linux.c"],
 }
 PORT_LDDIR = {"cortexm": "cortexm", "stm32l4": "stm32l4"}
