@@ -7,7 +7,9 @@ Numbers come from the emulator: instructions (not cycles) per inference, counted
 (see README, "Profiling"). Routes: `float` (float ONNX + calibration), `qdq` (pre-quantized ONNX),
 `tflite` (int8 .tflite). The MLPerf Tiny models are read from ../shared/models when present.
 On the phone devices (qemu-aarch64, qemu-aarch64-i8mm) each row also shows LiteRT + XNNPACK's count
-on the same emulated core (bench/incumbents.py) and tinyconv's ratio to it.
+on the same emulated core (bench/incumbents.py) and tinyconv's ratio to it. Rows at `--optimize size`
+on the .tflite route show commit 035073e's instructions and code flash beside their own (the size
+level must stay at or below both).
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ TFLM_CMSIS_NN = {
     "qemu-m4": {"kws": 7_696_428, "vww": 24_101_938, "ic": 29_863_175, "ad": 582_944},
     "qemu-m7": {"kws": 7_642_175, "vww": 24_025_564, "ic": 30_025_869, "ad": 583_246},
     "qemu-m55": {"kws": 1_812_130, "vww": 6_558_314, "ic": 4_911_696, "ad": 149_997},
+}
+
+# Commit 035073e, before the per-layer variants (the code --optimize size must not exceed, at no
+# more instructions): .tflite route, seed-0 input, (instructions per inference, code flash bytes).
+BEFORE_VARIANTS = {
+    "qemu-m4": {"kws": (8_668_200, 20_296), "vww": (27_304_560, 21_292), "ic": (30_028_520, 17_244), "ad": (709_160, 5_100)},
+    "qemu-m7": {"kws": (8_779_160, 18_796), "vww": (27_713_520, 19_796), "ic": (30_199_320, 15_976), "ad": (715_800, 4_880)},
+    "qemu-m55": {"kws": (2_953_094, 15_232), "vww": (9_206_500, 16_232), "ic": (7_934_062, 12_812), "ad": (136_531, 5_356)},
 }
 
 
@@ -91,6 +101,9 @@ def run_case(case: Case, device: str, n_check: int, optimize: str = "balanced") 
     if tflm and row.get("instructions_per_inference"):
         row["tflm_cmsis_nn_instructions"] = tflm
         row["ratio_vs_tflm"] = round(row["instructions_per_inference"] / tflm, 3)
+    before = BEFORE_VARIANTS.get(device, {}).get(case.model)
+    if before and case.route == "tflite" and optimize == "size":  # same model file and input as the figures
+        row["instr_035073e"], row["code_035073e"] = before
     ref = xnnpack(device, case.model)
     if ref and row.get("instructions_per_inference"):
         row["xnnpack_instructions"] = ref
@@ -105,7 +118,7 @@ def print_table(rows: list[dict]) -> None:
             ("ratio_vs_tflm", "ratio"), ("xnnpack_instructions", "LiteRT+XNNPACK"), ("vs_xnnpack", "x XNNPACK"),
             ("per_mac", "instr/MAC"), ("arena_bytes", "arena B"), ("arena_lower_bound_bytes", "arena LB B"),
             ("stack_bytes", "stack B"), ("flash_weights_bytes", "flash w B"), ("flash_code_bytes", "flash code B"),
-            ("compile_seconds", "compile s")]  # fmt: skip
+            ("instr_035073e", "035073e instr"), ("code_035073e", "035073e code B"), ("compile_seconds", "compile s")]  # fmt: skip
     t = Table(title="tinyconv bench (QEMU instruction counts)", title_justify="left")
     for _, label in cols:
         t.add_column(label, justify="left" if label in ("model", "route", "device", "optimize") else "right")
@@ -132,7 +145,8 @@ def main(argv=None) -> int:
     ap.add_argument("--routes", default="float,qdq,tflite")
     ap.add_argument("--devices", default="qemu-m4,qemu-m7,qemu-m55,qemu-aarch64,qemu-aarch64-i8mm")
     ap.add_argument("--check-inputs", type=int, default=4, help="inputs compared bit for bit per case")
-    ap.add_argument("--optimize", default="speed,balanced", help="comma-separated --optimize levels: speed, balanced (the default), size")
+    ap.add_argument("--optimize", default="speed,balanced,size",
+                    help="comma-separated --optimize levels: speed, balanced (the default), size (rows on the .tflite route show 035073e's figures)")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     wanted = set(filter(None, args.models.split(",")))

@@ -24,7 +24,7 @@ from tinyconv.ir import Graph
 from tinyconv.memory import Plan
 from tinyconv.ops import helium, op_of
 from tinyconv.resources import data_dir
-from tinyconv.specialise import BASELINE, Options, choose
+from tinyconv.specialise import Options, Variant, choose
 from tinyconv.targets import Target
 
 CTYPES = {"int8": "int8_t", "int32": "int32_t", "uint8": "uint8_t", "int16": "int16_t"}
@@ -182,19 +182,19 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
     if flash_bytes is not None:
         weight_bytes = sum(c["nbytes"] for c in consts)
         options = Options(options.optimize, max(0, flash_bytes - weight_bytes - CODE_RESERVE_BYTES))
-    variants = choose([op_of(node).variants(node, graph, target) for node in graph.nodes], options)
+    variants = choose([layer_variants(node, graph, target) for node in graph.nodes], options)
 
     layers, kernel_files, includes = [], [], []
     for k, node in enumerate(graph.nodes):
         op = op_of(node)
-        var = backend_variant(node, graph, target)  # a Helium variant replaces the op's own
-        variant = variants[k] if var is None else BASELINE
+        variant = variants[k]
+        own = variant.kernel_files is not None  # a backend's kernel replaces the op's files and consts
         extra = {}
-        for key, arr in (var.consts if var else {**op.kernel_consts(node, graph), **variant.consts}).items():
+        for key, arr in (variant.consts if own else {**op.kernel_consts(node, graph), **variant.consts}).items():
             cname = f"{prefix}_p_{k}_{key}"
             extra[key] = cname
             consts.append(_const(cname, arr, f"layer {k} ({node.name}) {key}"))
-        for f in var.kernel_files if var else op.kernel_files:
+        for f in variant.kernel_files if own else op.kernel_files:
             if f not in kernel_files:
                 kernel_files.append(f)
         includes += [h for h in variant.includes if h not in includes]
@@ -203,10 +203,10 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
             inputs=[ptr(i) for i in node.inputs], outputs=[ptr(o) for o in node.outputs],
             in_shapes=[graph.tensors[i].shape for i in node.inputs],
             out_shapes=[graph.tensors[o].shape for o in node.outputs],
-            **op.template_context(node, graph), **(var.context if var else {}),
+            **op.template_context(node, graph), **variant.context,
         )  # fmt: skip
         try:
-            code = env.get_template(var.template if var else op.template(node, graph)).render(**ctx).strip()
+            code = env.get_template(variant.template or op.template(node, graph)).render(**ctx).strip()
             defs = env.get_template(variant.defs_template).render(**ctx).strip() if variant.defs_template else ""
         except jinja2.TemplateNotFound:
             raise ModelError(f"{node.where()}: no C template for op '{node.op}' yet", node=node.name) from None
@@ -215,8 +215,7 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
         layers.append(dict(
             name=node.name, op=node.op, code=code, defs=defs, output_ptr=ptr(node.outputs[0]),
             output_shape=list(o.shape), output_bytes=o.nbytes, macs=op.macs(node, graph), scale=scale, zero_point=zp,
-            kernel=var.name if var else variant.name,
-            kernel_flash_bytes=int(sum(np.asarray(a).nbytes for a in var.consts.values())) if var else variant.flash_bytes,
+            kernel=variant.name, kernel_flash_bytes=variant.flash_bytes,
         ))  # fmt: skip
 
     io = {"inputs": [_io_info(graph, name) for name in graph.inputs], "outputs": [_io_info(graph, name) for name in graph.outputs]}
@@ -274,15 +273,21 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
     return GeneratedLibrary(outdir, written, manifest)
 
 
-def backend_variant(node, graph: Graph, target: Target):
-    """A backend's specialised kernel for this layer (kernel files, consts, template), or None
-    for the op's generic kernel call. Helium variants: tinyconv/ops/helium.py; NEON (aarch64,
-    aarch64-i8mm): tinyconv/neon_layers.py."""
+def backend_variant(node, graph: Graph, target: Target) -> Variant | None:
+    """A backend's specialised kernel for this layer (its own template, kernel files and consts),
+    or None. Helium: tinyconv/ops/helium.py; NEON (aarch64, aarch64-i8mm): tinyconv/neon_layers.py."""
     if "mve" in target.backends:
         return helium.variant(node, graph)
     if neon_layers.has_neon(target):
         return neon_layers.variant(node, graph, target)
     return None
+
+
+def layer_variants(node, graph: Graph, target: Target) -> list[Variant]:
+    """Every way to emit this layer beyond the op's generic kernel call, fastest first: the
+    backend's own kernel, then the op's variants (specialise.choose picks by level and budget)."""
+    own = backend_variant(node, graph, target)
+    return ([own] if own else []) + op_of(node).variants(node, graph, target)
 
 
 def _const(cname: str, data: np.ndarray, comment: str) -> dict:

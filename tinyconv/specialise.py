@@ -7,10 +7,16 @@ generator takes, for every layer, the fastest variant the level allows, then, wh
 flash of all layers exceeds the budget, moves the layer with the largest extra flash to its next
 variant. The manifest records each layer's variant and its extra flash.
 
-Levels:
-- size: the shared out-of-line kernels only (today's code size);
+A backend may also render a layer its own way (Helium, NEON: `backend_layer`): the same Variant
+with its own template and kernel files, which replace the op's (and the op's kernel consts). Both
+kinds go through one choice (`choose`), backend variants first, so --optimize means the same on
+every target.
+
+Levels (the same on every target):
+- size: the shared out-of-line kernels only: the code and speed of commit 035073e, before the
+  per-layer variants (bench/KERNELS.md has the figures);
 - balanced (the default): kernels specialised per layer where that costs little flash
-  (requantization records, 16 bytes per output channel);
+  (requantization records, 16 bytes per output channel; the Helium and NEON per-layer kernels);
 - speed: everything that buys instructions: per-layer inlined kernels with literal shapes,
   re-laid-out weights.
 """
@@ -42,6 +48,9 @@ class Variant:
     includes: tuple[str, ...] = ()  # kernel headers <prefix>.c must include (found like kernel files)
     defs_template: str | None = None  # renders file-scope C (a per-layer static function) before the run function
     code_bytes: int = 0  # estimated extra code flash (inlined copies)
+    template: str | None = None  # a backend's own template for the layer (None: the op's)
+    kernel_files: tuple[str, ...] | None = None  # replace the op's kernel files and kernel consts (None: the op's)
+    context: dict = field(default_factory=dict)  # merged into the template context
 
     @property
     def const_bytes(self) -> int:
@@ -55,17 +64,21 @@ class Variant:
 BASELINE = Variant("generic")
 
 
-@dataclass
-class BackendVariant:
-    """A backend's own rendering of a layer (codegen.backend_variant: Helium, NEON): its own template
-    and kernel files replace the op's, whatever the level. Op.variants (Variant above) instead add
-    to the op's generic template; the two are separate because backend kernels ignore --optimize."""
+# The lowest level that takes a backend's per-layer kernel, and the code one inlined copy adds
+# (rough: 0.5-2 KB on M55 at -O2), counted against the flash budget and shown in the manifest.
+BACKEND_LEVEL = "balanced"
+BACKEND_CODE_BYTES = 1000
 
-    name: str  # recorded in the manifest
-    template: str  # under codegen_templates/
-    kernel_files: tuple[str, ...]
-    consts: dict[str, np.ndarray] = field(default_factory=dict)
-    context: dict = field(default_factory=dict)
+
+def backend_layer(name: str, template: str, kernel_files: tuple[str, ...], consts: dict | None = None,
+                  context: dict | None = None, *, level: str = BACKEND_LEVEL, code_bytes: int = BACKEND_CODE_BYTES) -> Variant:
+    """A backend's own rendering of a layer (Helium, NEON): its template and kernel files replace
+    the op's, its consts replace the op's kernel consts."""
+    return Variant(name, level, consts=dict(consts or {}), template=template, kernel_files=tuple(kernel_files),
+                   context=dict(context or {}), code_bytes=code_bytes)  # fmt: skip
+
+
+BackendVariant = backend_layer  # the name the backends' modules call it by
 
 
 @dataclass(frozen=True)

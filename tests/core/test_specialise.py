@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
+from ir_graphs import GraphBuilder
+from tinyconv.codegen import CODE_RESERVE_BYTES
 from tinyconv.errors import TinyconvError
-from tinyconv.specialise import Options, Variant, check_level, choose
+from tinyconv.harness.build import build_firmware, elf_sizes
+from tinyconv.harness.devices import load_device
+from tinyconv.pipeline import compile_model
+from tinyconv.specialise import BACKEND_CODE_BYTES, Options, Variant, check_level, choose
 
 
 def layer(speed_bytes: int, balanced_bytes: int) -> list[Variant]:
@@ -34,3 +41,58 @@ def test_flash_budget_downgrades_the_hungriest_layer_first():
 def test_unknown_level_is_a_clear_error():
     with pytest.raises(TinyconvError, match="optimize"):
         check_level("fastest")
+
+
+def _small_net(seed: int = 0):
+    """A depthwise / pointwise / add / fully connected net every backend has per-layer kernels for."""
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("small", (1, 6, 6, 8))
+    dw = b.node("dw", "conv2d", ["x", b.const("dw_w", rng.normal(size=(8, 3, 3, 1))), b.const("dw_b", rng.normal(size=8) * 0.1)],
+                strides=(1, 1), dilations=(1, 1), pads=(1, 1, 1, 1), groups=8, act=(0.0, None))  # fmt: skip
+    pw = b.node("pw", "conv2d", [dw, b.const("pw_w", rng.normal(size=(8, 1, 1, 8)) / 3)], strides=(1, 1), dilations=(1, 1),
+                pads=(0, 0, 0, 0), groups=1, act=None)  # fmt: skip
+    add = b.node("add", "add", [dw, pw], act=None)
+    flat = b.node("flat", "reshape", [add], (1, 288), shape=(1, 288))
+    fc = b.node("fc", "fully_connected", [flat, b.const("fc_w", rng.normal(size=(5, 288)) / 17), b.const("fc_b", rng.normal(size=5))])
+    g = b.finish(fc)
+    return g, rng.normal(size=(4, 6, 6, 8)).astype(np.float32)
+
+
+@pytest.mark.parametrize("target,prefix", [("cortex-m55", "mve_"), ("aarch64", "neon_")])
+def test_backend_kernels_follow_the_level(tmp_path, target, prefix):
+    """Helium and NEON per-layer kernels go through the same choice as Op.variants: none at size
+    (the shared kernels), theirs at balanced and speed, each with its flash (consts + code) in the
+    manifest; a flash budget they do not fit sends them back to the shared kernels."""
+    g, calib = _small_net()
+
+    def layers(level, flash_bytes=None, name=""):
+        lib = compile_model(g, calib=calib, target=target, outdir=tmp_path / f"{level}{name}", optimize=level,
+                            flash_bytes=flash_bytes).library  # fmt: skip
+        assert lib.manifest["optimize"] == level
+        return {lay["name"]: (lay["kernel"], lay["kernel_flash_bytes"]) for lay in lib.manifest["layers"] if lay["op"] != "reshape"}
+
+    assert all(k == ("generic", 0) for k in layers("size").values())
+    for level in ("balanced", "speed"):
+        got = layers(level)
+        assert all(k.startswith(prefix) and flash > BACKEND_CODE_BYTES for k, flash in (got["dw"], got["pw"], got["fc"])), got
+    weights = compile_model(g, calib=calib, target=target, outdir=tmp_path / "w", optimize="size").library.manifest["weights_bytes"]
+    starved = layers("speed", flash_bytes=weights + CODE_RESERVE_BYTES, name="starved")  # no flash left for extras
+    assert all(k == ("generic", 0) for k in starved.values()), starved
+
+
+# Runtime code flash (.text of the harness firmware, bytes) of commit 035073e, before the per-layer
+# variants, on qemu-m4 (.tflite route; bench/KERNELS.md): --optimize size must not exceed it.
+CODE_035073E_M4 = {"ad": ("ad01_int8", 5_100), "kws": ("kws_ref_model", 20_296)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(CODE_035073E_M4))
+def test_size_level_code_flash_at_most_035073e(mlperf_dir, task, tmp_path):
+    """Compiled and linked for qemu-m4 (no board runs): the size level's code flash."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs arm-none-eabi-gcc")
+    stem, bound = CODE_035073E_M4[task]
+    dev = load_device("qemu-m4")
+    compile_model(mlperf_dir / task / f"{stem}.tflite", target=dev.target, outdir=tmp_path / "lib", optimize="size")
+    code = elf_sizes(build_firmware(tmp_path / "lib", dev).elf)["flash_code_bytes"]
+    assert code <= bound, f"{task}: {code:,} B of code at --optimize size, 035073e had {bound:,} B"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import need
@@ -179,3 +179,27 @@ def test_requantization_ties_on_device(tmp_path):
         got = np.asarray(api.run_inputs(lib.outdir, "qemu-m4", xq.reshape(1, -1)).outputs).reshape(-1)
         bad = np.nonzero(got != want)[0]
         assert bad.size == 0, f"{bad.size} of {want.size} outputs differ (channel {bad[0] % len(chans)})"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", ["qemu-m4", "qemu-m7"])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(p=chains(), sign=st.sampled_from([1, -1, 0]))
+@example(p=dict(h=7, w=6, cin=3, c1=5, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=2, dw_stride=(1, 1), wide=40,
+                fc_out=7, seed=5), sign=1)  # one-channel depthwise 3x3 rows, a chunked 360-value filter
+def test_size_level_bit_exact(tmp_path_factory, device, p, sign):
+    """--optimize size: every layer on the shared out-of-line kernels (the 2x2 patch loop, chunked
+    filters, both depthwise paths, the portable add), byte for byte equal to the reference."""
+    need(device)
+    g = build(p)
+    x = np.random.default_rng(p["seed"]).normal(size=(3, *g.tensors["x"].shape[1:])).astype(np.float32)
+    if sign:
+        x = sign * (np.abs(x) + 0.05)
+    q, lib = compile_chain(g, x, "size", tmp_path_factory.mktemp("size"), TARGETS[device])
+    assert {lay["kernel"] for lay in lib.manifest["layers"]} == {"generic"}
+    s, z = q.tensors["x"].quant.scalar()
+    xq = quantize(x[0:1], s, z)
+    ref = reference.run(q, {"x": xq}, mode="int8", keep=True)
+    for node, got in zip(q.nodes, api.dump_layers(lib.outdir, device, xq[0])):
+        bad = np.nonzero(got != ref[node.outputs[0]].reshape(-1))[0]
+        assert bad.size == 0, f"size {node.name}: {bad.size} bytes differ, first at {bad[0]}"

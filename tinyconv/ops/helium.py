@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 
 from tinyconv.fixedpoint import multiply_by_quantized_multiplier
-from tinyconv.specialise import BackendVariant
+from tinyconv.specialise import Variant, backend_layer
 
 SHIFT_RANGE = (-31, 31)  # what tcm_requant4's VQSHL / VRSHL sequence is exact for
 
 
-def variant(node, graph) -> BackendVariant | None:
+def variant(node, graph) -> Variant | None:
     if node.op == "conv2d":
         return _depthwise(node, graph) or _dense(node, graph)
     if node.op == "add":
@@ -25,11 +25,11 @@ def variant(node, graph) -> BackendVariant | None:
     if node.op == "fully_connected":
         return _fully_connected(node, graph)
     if node.op == "avg_pool2d":
-        return BackendVariant("mve_avg_pool", "ops/mve/avg_pool2d.c.j2", ("tc_mve_pool",))
+        return backend_layer("mve_avg_pool", "ops/mve/avg_pool2d.c.j2", ("tc_mve_pool",))
     if node.op == "mean" and SHIFT_RANGE[0] <= node.qattrs["shift"] <= SHIFT_RANGE[1]:
         # int32 sums: |x - zp| <= 255 per element
         if graph.tensors[node.inputs[0]].size // graph.tensors[node.inputs[0]].shape[3] * 255 < 2**31:
-            return BackendVariant("mve_mean", "ops/mve/mean.c.j2", ("tc_mve_pool",))
+            return backend_layer("mve_mean", "ops/mve/mean.c.j2", ("tc_mve_pool",))
     return None
 
 
@@ -51,7 +51,7 @@ def requant_records(acc_base: np.ndarray, mult: np.ndarray, shift: np.ndarray, l
     return rec.astype(np.int32), has_left
 
 
-def _depthwise(node, graph) -> BackendVariant | None:
+def _depthwise(node, graph) -> Variant | None:
     """Depthwise, channel multiplier 1: weights as [channel block][tap][4] (one VLDRB.S32 per tap,
     consecutive in flash), a requantization record per 4 channels, and a row of input zero points
     that padding taps read so border pixels run the interior code."""
@@ -71,7 +71,7 @@ def _depthwise(node, graph) -> BackendVariant | None:
     wl = np.pad(w, ((0, pad), (0, 0))).reshape(-1, 4, kh * kw).transpose(0, 2, 1)  # [block][tap][4]
     rec, has_left = requant_records(base, q["multiplier"], q["shift"])
     zp_row = np.full(cout + pad, -q["input_offset"], np.int8)
-    return BackendVariant(
+    return backend_layer(
         "mve_depthwise", "ops/mve/depthwise.c.j2", ("tc_mve_dw",),
         {"dw_w": wl.astype(np.int8), "dw_rec": rec, "dw_zp": zp_row}, {"has_left": has_left},
     )  # fmt: skip
@@ -87,7 +87,7 @@ def dense_weights(w: np.ndarray) -> np.ndarray:
     return w.reshape(-1, 4, w.shape[1] // 16, 16).transpose(0, 2, 1, 3).astype(np.int8)
 
 
-def _dense(node, graph) -> BackendVariant | None:
+def _dense(node, graph) -> Variant | None:
     """groups == 1 with a filter of at most CONV_PATCH values."""
     a, q = node.attrs, node.qattrs
     wt = graph.tensors[node.inputs[1]]
@@ -101,7 +101,7 @@ def _dense(node, graph) -> BackendVariant | None:
     if np.any(np.abs(base) >= 2**31):
         return None
     rec, has_left = requant_records(base, q["multiplier"], q["shift"])
-    return BackendVariant("mve_conv", "ops/mve/conv.c.j2", ("tc_mve_conv",), {"cv_w": dense_weights(w), "cv_rec": rec},
+    return backend_layer("mve_conv", "ops/mve/conv.c.j2", ("tc_mve_conv",), {"cv_w": dense_weights(w), "cv_rec": rec},
                    {"has_left": has_left})  # fmt: skip
 
 
@@ -115,7 +115,7 @@ def add_tables(q: dict) -> tuple[np.ndarray, np.ndarray]:
     return ta.astype(np.int32), tb.astype(np.int32)
 
 
-def _add_lut(node, graph) -> BackendVariant | None:
+def _add_lut(node, graph) -> Variant | None:
     shapes = [graph.tensors[i].shape for i in (*node.inputs, node.outputs[0])]
     if len({tuple(s) for s in shapes}) != 1:  # broadcasting keeps the generic kernel
         return None
@@ -124,11 +124,11 @@ def _add_lut(node, graph) -> BackendVariant | None:
     if np.abs(ta.astype(np.int64) + tb.astype(np.int64)).max() >= 2**31:
         return None
     n = graph.tensors[node.outputs[0]].size
-    return BackendVariant("mve_add_lut", "ops/mve/add.c.j2", ("tc_mve_add",), {"lut_a": ta, "lut_b": tb},
+    return backend_layer("mve_add_lut", "ops/mve/add.c.j2", ("tc_mve_add",), {"lut_a": ta, "lut_b": tb},
                    {"n": n, "vector_requant": SHIFT_RANGE[0] <= q["output_shift"] <= SHIFT_RANGE[1]})  # fmt: skip
 
 
-def _fully_connected(node, graph) -> BackendVariant | None:
+def _fully_connected(node, graph) -> Variant | None:
     """Fully connected with bias + input_offset * sum(w) folded offline: the inner loop is one
     weight load and one VMLADAVA per 16 values and row."""
     q = node.qattrs
@@ -142,4 +142,4 @@ def _fully_connected(node, graph) -> BackendVariant | None:
     if np.any(np.abs(base) >= 2**31):
         return None
     rec, has_left = requant_records(base, q["multiplier"], q["shift"])
-    return BackendVariant("mve_fc", "ops/mve/fully_connected.c.j2", ("tc_mve_fc",), {"fc_rec": rec}, {"has_left": has_left})
+    return backend_layer("mve_fc", "ops/mve/fully_connected.c.j2", ("tc_mve_fc",), {"fc_rec": rec}, {"has_left": has_left})

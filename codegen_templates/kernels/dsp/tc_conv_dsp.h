@@ -52,11 +52,11 @@ TCD_INL void tcd_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, in
         x += 4;
         wa += 4;
         wb += 4;
-        const int32_t xe = __sxtab16(off2, vx), xo = __sxtab16(off2, tcd_ror8(vx));
+        const int32_t xe = __sxtab16(off2, vx), xo = tcd_sxtab16_ror8(off2, vx);
         s0 = __smlad(xe, __sxtb16(va), s0);
-        s0 = __smlad(xo, __sxtb16(tcd_ror8(va)), s0);
+        s0 = __smlad(xo, tcd_sxtb16_ror8(va), s0);
         s1 = __smlad(xe, __sxtb16(vb), s1);
-        s1 = __smlad(xo, __sxtb16(tcd_ror8(vb)), s1);
+        s1 = __smlad(xo, tcd_sxtb16_ror8(vb), s1);
     }
     for (int32_t k = n & 3; k > 0; --k) {
         const int32_t a = *x++ + off;
@@ -74,7 +74,7 @@ TCD_INL int32_t tcd_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t
         x += 4;
         w += 4;
         s = __smlad(__sxtab16(off2, vx), __sxtb16(v), s);
-        s = __smlad(__sxtab16(off2, tcd_ror8(vx)), __sxtb16(tcd_ror8(v)), s);
+        s = __smlad(tcd_sxtab16_ror8(off2, vx), tcd_sxtb16_ror8(v), s);
     }
     for (int32_t k = n & 3; k > 0; --k) {
         s += (*x++ + off) * *w++;
@@ -145,7 +145,7 @@ TCD_FN void tcd_fill_patch(const tc_conv_params *p, const int8_t *in, int32_t *b
                 if (ok) {
                     const int32_t v = tcd_ld4(x + c);
                     b[0] = __sxtab16(off2, v);
-                    b[1] = __sxtab16(off2, tcd_ror8(v));
+                    b[1] = tcd_sxtab16_ror8(off2, v);
                 } else {
                     b[0] = 0;
                     b[1] = 0;
@@ -165,7 +165,7 @@ TCD_FN void tcd_fill_pointwise(const int8_t *x, int32_t *buf, int32_t K, int32_t
     for (int32_t k = 0; k < K4; k += 4, b += 4) {
         const int32_t v = tcd_ld4(x + k);
         b[0] = __sxtab16(off2, v);
-        b[1] = __sxtab16(off2, tcd_ror8(v));
+        b[1] = tcd_sxtab16_ror8(off2, v);
     }
     for (int32_t k = K4; k < K; ++k) tcd_put(buf, K4, j, k, x[k] + off);
 }
@@ -226,7 +226,7 @@ TCD_INL void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb
             b += 4;
             int32_t v = tcd_ld4(wa);
             wa += 4;
-            int32_t we = __sxtb16(v), wo = __sxtb16(tcd_ror8(v));
+            int32_t we = __sxtb16(v), wo = tcd_sxtb16_ror8(v);
             s0 = __smlad(ae, we, s0);
             s0 = __smlad(ao, wo, s0);
             s2 = __smlad(be, we, s2);
@@ -234,7 +234,7 @@ TCD_INL void tcd_block2x2(const int32_t *buf, const int8_t *wa, const int8_t *wb
             v = tcd_ld4(wb);
             wb += 4;
             we = __sxtb16(v);
-            wo = __sxtb16(tcd_ror8(v));
+            wo = tcd_sxtb16_ror8(v);
             s1 = __smlad(ae, we, s1);
             s1 = __smlad(ao, wo, s1);
             s3 = __smlad(be, we, s3);
@@ -324,7 +324,7 @@ TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
             const int32_t pair = oc + 1 < p->out_c;
             const int8_t *wa = w + oc * K, *wb = pair ? wa + K : wa;
             int32_t s0 = bias ? bias[oc] : 0, s1 = bias && pair ? bias[oc + 1] : 0, s2 = s0, s3 = s1;
-            tcd_block2x2(buf, wa, wb, p->wpack ? (const int32_t *)p->wpack + (oc >> 1) * K : NULL, K, &s0, &s1, &s2, &s3);
+            tcd_block2x2(buf, wa, wb, TCD_SPEED && p->wpack ? (const int32_t *)p->wpack + (oc >> 1) * K : NULL, K, &s0, &s1, &s2, &s3);
             o0[oc] = tc_conv_requant_ch(s0, oc, mult, shift, p);
             o1[oc] = tc_conv_requant_ch(s2, oc, mult, shift, p);
             if (pair) {
@@ -383,7 +383,7 @@ TCD_FN void tcd_conv_patch_chunked(const tc_conv_params *p, const int8_t *in, co
                         s2 = ps[2];
                         s3 = ps[3];
                     }
-                    tcd_block2x2(buf, wa, wb, p->wpack ? (const int32_t *)p->wpack + (oc >> 1) * K + k_lo : NULL, kn,
+                    tcd_block2x2(buf, wa, wb, TCD_SPEED && p->wpack ? (const int32_t *)p->wpack + (oc >> 1) * K + k_lo : NULL, kn,
                                  &s0, &s1, &s2, &s3);
                     if (!last) {
                         ps[0] = s0;
@@ -501,12 +501,21 @@ TCD_FN void tcd_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t 
     }
 }
 
+/* Channel oc's requantization in the one-channel depthwise loops: the shared kernels
+ * (TC_RQ_ENABLED 0) use the multiplier and shift the caller holds in registers (an int8 store
+ * would otherwise force reloading them for every output: the code and speed of --optimize size). */
+TCD_INL int8_t tcd_dw_requant(int32_t acc, int32_t oc, int32_t m, int32_t sh, const int32_t *mult, const int32_t *shift,
+                              const tc_conv_params *p)
+{
+    return TC_RQ_ENABLED ? tc_conv_requant_ch(acc, oc, mult, shift, p) : tc_conv_requant(acc, m, sh, p);
+}
+
 /* 3x3, dilation 1: n consecutive output pixels of one channel whose taps are all inside the input.
  * x: the first pixel's top-left tap; the 9 weights packed as int16 pairs (SMLABB / SMLABT), the
  * input offset folded into bias. */
 TCD_FN void tcd_dw3x3_row(const int8_t *x, int8_t *o, int32_t n, int32_t c1, int32_t r1, int32_t xstep, int32_t ostep,
-                          const int32_t *wp, int32_t bias, int32_t oc, const int32_t *mult, const int32_t *shift,
-                          const tc_conv_params *p)
+                          const int32_t *wp, int32_t bias, int32_t oc, int32_t m, int32_t sh, const int32_t *mult,
+                          const int32_t *shift, const tc_conv_params *p)
 {
     const int32_t w01 = wp[0], w23 = wp[1], w45 = wp[2], w67 = wp[3], w8 = wp[4];
     const int32_t c2 = 2 * c1;
@@ -522,7 +531,7 @@ TCD_FN void tcd_dw3x3_row(const int8_t *x, int8_t *o, int32_t n, int32_t c1, int
         acc = __smlabb(x2[0], w67, acc);
         acc = __smlabt(x2[c1], w67, acc);
         acc = __smlabb(x2[c2], w8, acc);
-        *o = tc_conv_requant_ch(acc, oc, mult, shift, p);
+        *o = tcd_dw_requant(acc, oc, m, sh, mult, shift, p);
     }
 }
 
@@ -574,7 +583,7 @@ TCD_FN void tcd_dw_simd(const tc_conv_params *p, const int8_t *in, const int8_t 
                         const int32_t *wt = wbuf + ((ky * p->k_w + kx0) * G + g) * 2;
                         for (int32_t kx = kx0; kx < kx1; ++kx, x += xstep, wt += 2 * G) {
                             const int32_t v = tcd_ld4(x);
-                            const int32_t xe = __sxtab16(off2, v), xo = __sxtab16(off2, tcd_ror8(v));
+                            const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
                             const int32_t we = wt[0], wo = wt[1];
                             s0 = __smlabb(xe, we, s0);
                             s2 = __smlatt(xe, we, s2);
@@ -693,7 +702,7 @@ TCD_FN void tcd_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, con
     for (int32_t oc = oc_start; oc < p->out_c; ++oc) {
         const int32_t ic = oc / mult_c;
         const int8_t *f = w + oc * ntap;
-        const int32_t b = bias ? bias[oc] : 0;
+        const int32_t b = bias ? bias[oc] : 0, m = mult[oc], sh = shift[oc];
         int32_t sumw = 0;
         for (int32_t t = 0; t < ntap; ++t) sumw += f[t];
         const int32_t b_in = b + off * sumw; /* bias + sum(off * w): interior pixels see every tap */
@@ -717,7 +726,7 @@ TCD_FN void tcd_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, con
                     const int8_t *x = in + (iy0 * p->in_w + ox * p->stride_w - p->pad_left) * p->in_c + ic;
                     int8_t *o = orow + ox * p->out_c;
                     if (is3x3) {
-                        tcd_dw3x3_row(x, o, ox_hi - ox_lo, c1, r1, p->stride_w * c1, p->out_c, wp, b_in, oc, mult, shift, p);
+                        tcd_dw3x3_row(x, o, ox_hi - ox_lo, c1, r1, p->stride_w * c1, p->out_c, wp, b_in, oc, m, sh, mult, shift, p);
                     } else {
                         for (int32_t q = ox_lo; q < ox_hi; ++q, x += p->stride_w * c1, o += p->out_c) {
                             int32_t acc = b_in;
@@ -726,7 +735,7 @@ TCD_FN void tcd_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, con
                                 const int8_t *xr = x + ky * p->dil_h * r1;
                                 for (int32_t kx = 0; kx < p->k_w; ++kx) acc += xr[kx * p->dil_w * c1] * *ft++;
                             }
-                            *o = tc_conv_requant_ch(acc, oc, mult, shift, p);
+                            *o = tcd_dw_requant(acc, oc, m, sh, mult, shift, p);
                         }
                     }
                     ox = ox_hi - 1;
@@ -741,7 +750,7 @@ TCD_FN void tcd_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, con
                     const int8_t *fr = f + ky * p->k_w;
                     for (int32_t kx = kx0; kx < kx1; ++kx) acc += (xr[kx * p->dil_w * c1] + off) * fr[kx];
                 }
-                orow[ox * p->out_c] = tc_conv_requant_ch(acc, oc, mult, shift, p);
+                orow[ox * p->out_c] = tcd_dw_requant(acc, oc, m, sh, mult, shift, p);
             }
         }
     }

@@ -24,6 +24,14 @@ static inline int32_t tcd_ror8(int32_t v)
     return (int32_t)((u >> 8) | (u << 24));
 }
 
+/* SXTB16(v ROR 8): bytes 1 and 3 of v, sign-extended, in one instruction (as below). */
+static inline int32_t tcd_sxtb16_ror8(int32_t v)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
+}
+
 /* a + SXTB16(v ROR 8): bytes 1 and 3 of v, sign-extended and added to a's halves, in one
  * instruction (gcc 12 emits the rotate separately). */
 static inline int32_t tcd_sxtab16_ror8(int32_t a, int32_t v)

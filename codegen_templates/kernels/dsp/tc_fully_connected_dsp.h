@@ -24,7 +24,7 @@
 #define TC_RQ_ENABLED 1
 #endif
 
-TCD_INL int8_t tcd_fc_requant(int32_t acc, int32_t o, const int32_t *mult,
+static inline __attribute__((always_inline)) int8_t tcd_fc_requant(int32_t acc, int32_t o, const int32_t *mult,
                                                                   const int32_t *shift, const tc_fc_params *p)
 {
     int32_t y;
@@ -109,11 +109,11 @@ TCD_FN void tcd_fully_connected_s8(const tc_fc_params *p, const int8_t *in, cons
             x += 4;
             wa += 4;
             wb += 4;
-            const int32_t xe = __sxtab16(off2, vx), xo = __sxtab16(off2, tcd_ror8(vx));
+            const int32_t xe = __sxtab16(off2, vx), xo = tcd_sxtab16_ror8(off2, vx);
             s0 = __smlad(xe, __sxtb16(va), s0);
-            s0 = __smlad(xo, __sxtb16(tcd_ror8(va)), s0);
+            s0 = __smlad(xo, tcd_sxtb16_ror8(va), s0);
             s1 = __smlad(xe, __sxtb16(vb), s1);
-            s1 = __smlad(xo, __sxtb16(tcd_ror8(vb)), s1);
+            s1 = __smlad(xo, tcd_sxtb16_ror8(vb), s1);
         }
         for (int32_t k = n & 3; k > 0; --k) {
             const int32_t a = *x++ + off;
@@ -131,7 +131,7 @@ TCD_FN void tcd_fully_connected_s8(const tc_fc_params *p, const int8_t *in, cons
             x += 4;
             wa += 4;
             s0 = __smlad(__sxtab16(off2, vx), __sxtb16(va), s0);
-            s0 = __smlad(__sxtab16(off2, tcd_ror8(vx)), __sxtb16(tcd_ror8(va)), s0);
+            s0 = __smlad(tcd_sxtab16_ror8(off2, vx), tcd_sxtb16_ror8(va), s0);
         }
         for (int32_t k = n & 3; k > 0; --k) s0 += (*x++ + off) * *wa++;
         out[o] = tcd_fc_requant(s0, o, mult, shift, p);

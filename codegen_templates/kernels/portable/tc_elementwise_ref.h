@@ -6,14 +6,20 @@
 #include "tc_elementwise.h"
 #include "tc_fixedpoint.h"
 
-static inline int32_t add_one(const tc_binary_params *p, int32_t a, int32_t b)
+/* How the element rules are defined: inline for backends that build vector loops around them;
+ * the portable kernel defines plain `static` (one out-of-line copy: the shared kernel's size). */
+#ifndef TC_ELEMENT_FN
+#define TC_ELEMENT_FN static inline
+#endif
+
+TC_ELEMENT_FN int32_t add_one(const tc_binary_params *p, int32_t a, int32_t b)
 {
     const int32_t sa = tc_mbqm((a + p->a_offset) * (1 << p->left_shift), p->a_multiplier, p->a_shift);
     const int32_t sb = tc_mbqm((b + p->b_offset) * (1 << p->left_shift), p->b_multiplier, p->b_shift);
     return tc_mbqm(sa + sb, p->output_multiplier, p->output_shift) + p->output_offset;
 }
 
-static inline int32_t mul_one(const tc_binary_params *p, int32_t a, int32_t b)
+TC_ELEMENT_FN int32_t mul_one(const tc_binary_params *p, int32_t a, int32_t b)
 {
     return tc_mbqm((a + p->a_offset) * (b + p->b_offset), p->output_multiplier, p->output_shift) + p->output_offset;
 }
