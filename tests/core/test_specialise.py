@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -96,3 +97,18 @@ def test_size_level_code_flash_at_most_035073e(mlperf_dir, task, tmp_path):
     compile_model(mlperf_dir / task / f"{stem}.tflite", target=dev.target, outdir=tmp_path / "lib", optimize="size")
     code = elf_sizes(build_firmware(tmp_path / "lib", dev).elf)["flash_code_bytes"]
     assert code <= bound, f"{task}: {code:,} B of code at --optimize size, 035073e had {bound:,} B"
+
+
+@pytest.mark.parametrize("target", ["cortex-m55", "aarch64"])
+def test_weights_a_variant_replaced_are_not_emitted(tmp_path, target):
+    """Helium / NEON layers read their own weight layouts: the originals must not reach the incbin
+    blob (the linker cannot drop part of it) nor the manifest's weights_bytes the flash check reads."""
+    g, calib = _small_net()
+    lib = compile_model(g, calib=calib, target=target, outdir=tmp_path / "lib", optimize="balanced", weights="incbin").library
+    model_c = (lib.outdir / "tc_model.c").read_text()
+    declared = re.findall(r"extern const \w+ (tc_model_[wbp]_\w+)\[", model_c)
+    body = model_c.split("const char *const tc_model_layer_names", 1)[1]
+    assert declared and all(re.search(rf"\b{name}\b", body) for name in declared), declared
+    size = compile_model(g, calib=calib, target=target, outdir=tmp_path / "size", optimize="size").library.manifest["weights_bytes"]
+    extra = sum(lay["kernel_flash_bytes"] - BACKEND_CODE_BYTES for lay in lib.manifest["layers"] if lay["kernel"] != "generic")
+    assert lib.manifest["weights_bytes"] < size + extra  # the replaced originals are not counted too
