@@ -182,7 +182,8 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
     if flash_bytes is not None:
         weight_bytes = sum(c["nbytes"] for c in consts)
         options = Options(options.optimize, max(0, flash_bytes - weight_bytes - CODE_RESERVE_BYTES))
-    variants = choose([layer_variants(node, graph, target) for node in graph.nodes], options)
+    shared = [helium.shared_kernel(node, graph) if "mve" in target.backends else None for node in graph.nodes]
+    variants = choose([layer_variants(node, graph, target) for node in graph.nodes], options, shared)
 
     layers, kernel_files, includes = [], [], []
     for k, node in enumerate(graph.nodes):
