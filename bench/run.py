@@ -33,7 +33,7 @@ from incumbents import xnnpack  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TINYCONV_SHARED_MODELS", REPO.parent / "shared" / "models")) / "mlperf-tiny"  # as tests/conftest.py
 EXAMPLE = REPO / "examples" / "digits"
-console = Console(width=200)  # a wide table even when piped to a file
+console = Console(width=280)  # a wide table even when piped to a file (never cut)
 
 
 # TensorFlow Lite Micro + CMSIS-NN on the same boards, seed-0 .tflite input, QEMU instruction

@@ -182,7 +182,8 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
     if flash_bytes is not None:
         weight_bytes = sum(c["nbytes"] for c in consts)
         options = Options(options.optimize, max(0, flash_bytes - weight_bytes - CODE_RESERVE_BYTES))
-    variants = choose([layer_variants(node, graph, target) for node in graph.nodes], options)
+    shared = [helium.shared_kernel(node, graph) if "mve" in target.backends else None for node in graph.nodes]
+    variants = choose([layer_variants(node, graph, target) for node in graph.nodes], options, shared)
 
     layers, kernel_files, includes = [], [], []
     for k, node in enumerate(graph.nodes):
@@ -218,6 +219,7 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
             kernel=variant.name, kernel_flash_bytes=variant.flash_bytes,
         ))  # fmt: skip
 
+    consts = referenced_consts(consts, layers, prefix)
     io = {"inputs": [_io_info(graph, name) for name in graph.inputs], "outputs": [_io_info(graph, name) for name in graph.outputs]}
     single_io = len(graph.inputs) == 1 and len(graph.outputs) == 1
     kernel_paths = _kernel_sources(kernel_files, target, includes)
@@ -271,6 +273,14 @@ def generate(graph: Graph, plan: Plan, target: Target, outdir: Path, *, prefix: 
     }
     write("manifest.json", json.dumps(manifest, indent=2) + "\n")
     return GeneratedLibrary(outdir, written, manifest)
+
+
+def referenced_consts(consts: list[dict], layers: list[dict], prefix: str) -> list[dict]:
+    """The constants some layer's code names. A variant that re-lays weights out offline no longer
+    reads the originals; the linker drops unread C arrays, but not parts of an incbin blob, and
+    the manifest's weights_bytes (what the flash check refuses on) would count them."""
+    named = set(re.findall(rf"\b{re.escape(prefix)}_[wbp]_\w+", "\n".join(lay["code"] + lay["defs"] for lay in layers)))
+    return [c for c in consts if c["cname"] in named]
 
 
 def backend_variant(node, graph: Graph, target: Target) -> Variant | None:

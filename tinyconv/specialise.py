@@ -13,8 +13,9 @@ kinds go through one choice (`choose`), backend variants first, so --optimize me
 every target.
 
 Levels (the same on every target):
-- size: the shared out-of-line kernels only: the code and speed of commit 035073e, before the
-  per-layer variants (bench/KERNELS.md has the figures);
+- size: the shared out-of-line kernels: the code and speed of commit 035073e, before the
+  per-layer variants (bench/KERNELS.md has the figures), except where a backend's kernels for all
+  the layers that call one shared function are smaller than that function (`_drop_shared_kernels`);
 - balanced (the default): kernels specialised per layer where that costs little flash
   (requantization records, 16 bytes per output channel; the Helium and NEON per-layer kernels);
 - speed: everything that buys instructions: per-layer inlined kernels with literal shapes,
@@ -51,6 +52,9 @@ class Variant:
     template: str | None = None  # a backend's own template for the layer (None: the op's)
     kernel_files: tuple[str, ...] | None = None  # replace the op's kernel files and kernel consts (None: the op's)
     context: dict = field(default_factory=dict)  # merged into the template context
+    # (shared kernel function, its code bytes once linked): the out-of-line kernel this variant
+    # makes unnecessary; at size it is taken when that removes the function and costs less code
+    replaces: tuple[str, int] | None = None
 
     @property
     def const_bytes(self) -> int:
@@ -71,11 +75,12 @@ BACKEND_CODE_BYTES = 1000
 
 
 def backend_layer(name: str, template: str, kernel_files: tuple[str, ...], consts: dict | None = None,
-                  context: dict | None = None, *, level: str = BACKEND_LEVEL, code_bytes: int = BACKEND_CODE_BYTES) -> Variant:
+                  context: dict | None = None, *, level: str = BACKEND_LEVEL, code_bytes: int = BACKEND_CODE_BYTES,
+                  replaces: tuple[str, int] | None = None) -> Variant:  # fmt: skip
     """A backend's own rendering of a layer (Helium, NEON): its template and kernel files replace
     the op's, its consts replace the op's kernel consts."""
     return Variant(name, level, consts=dict(consts or {}), template=template, kernel_files=tuple(kernel_files),
-                   context=dict(context or {}), code_bytes=code_bytes)  # fmt: skip
+                   context=dict(context or {}), code_bytes=code_bytes, replaces=replaces)  # fmt: skip
 
 
 BackendVariant = backend_layer  # the name the backends' modules call it by
@@ -93,9 +98,29 @@ def allowed(variant: Variant, level: str) -> bool:
     return LEVELS.index(variant.level) <= LEVELS.index(level)
 
 
-def choose(candidates: list[list[Variant]], opts: Options) -> list[Variant]:
+def choose(candidates: list[list[Variant]], opts: Options, shared: list[str | None] | None = None) -> list[Variant]:
     """Per layer, the fastest allowed variant (each list fastest first), then cheaper ones for the
-    most flash-hungry layers until the extras fit `opts.flash_budget`."""
+    most flash-hungry layers until the extras fit `opts.flash_budget`. At size, `shared` (per layer,
+    the out-of-line kernel function its generic call uses) lets smaller variants drop a function."""
+    picked = _choose_by_level(candidates, opts)
+    return _drop_shared_kernels(candidates, picked, shared) if opts.optimize == "size" and shared else picked
+
+
+def _drop_shared_kernels(candidates: list[list[Variant]], picked: list[Variant], shared: list[str | None]) -> list[Variant]:
+    """A shared kernel function is linked if one layer calls it. When every layer that would call
+    it has a variant that `replaces` it, and those variants' code together is smaller than the
+    function, they take its place (the smallest code; the backends' variants are also faster)."""
+    out = list(picked)
+    for fn in {f for f in shared if f}:
+        layers = [i for i, f in enumerate(shared) if f == fn]
+        alts = [next((v for v in candidates[i] if v.replaces and v.replaces[0] == fn), None) for i in layers]
+        if all(alts) and sum(v.code_bytes for v in alts) < alts[0].replaces[1]:
+            for i, v in zip(layers, alts):
+                out[i] = v
+    return out
+
+
+def _choose_by_level(candidates: list[list[Variant]], opts: Options) -> list[Variant]:
     pools = [[v for v in cands if allowed(v, opts.optimize)] + [BASELINE] for cands in candidates]
     pick = [0] * len(pools)
     if opts.flash_budget is not None:

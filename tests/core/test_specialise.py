@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -13,7 +14,7 @@ from tinyconv.errors import TinyconvError
 from tinyconv.harness.build import build_firmware, elf_sizes
 from tinyconv.harness.devices import load_device
 from tinyconv.pipeline import compile_model
-from tinyconv.specialise import BACKEND_CODE_BYTES, Options, Variant, check_level, choose
+from tinyconv.specialise import Options, Variant, check_level, choose
 
 
 def layer(speed_bytes: int, balanced_bytes: int) -> list[Variant]:
@@ -58,11 +59,26 @@ def _small_net(seed: int = 0):
     return g, rng.normal(size=(4, 6, 6, 8)).astype(np.float32)
 
 
+def test_size_takes_variants_that_drop_a_shared_kernel():
+    """At size a variant replaces the shared kernel function only when every layer calling that
+    function has one and their code together is smaller than the function."""
+    small = Variant("v", "balanced", code_bytes=300, replaces=("tc_k", 1000))
+    big = Variant("v", "balanced", code_bytes=800, replaces=("tc_k", 1000))
+    size = Options("size")
+    assert [v.name for v in choose([[small], [small]], size, ["tc_k", "tc_k"])] == ["v", "v"]
+    assert [v.name for v in choose([[small], [big]], size, ["tc_k", "tc_k"])] == ["generic", "generic"]  # 1100 > 1000
+    assert [v.name for v in choose([[small], []], size, ["tc_k", "tc_k"])] == ["generic", "generic"]  # still linked
+    assert [v.name for v in choose([[small], []], size, ["tc_k", "tc_j"])] == ["v", "generic"]
+    assert [v.name for v in choose([[small], [small]], size)] == ["generic", "generic"]  # no functions known
+
+
 @pytest.mark.parametrize("target,prefix", [("cortex-m55", "mve_"), ("aarch64", "neon_")])
 def test_backend_kernels_follow_the_level(tmp_path, target, prefix):
-    """Helium and NEON per-layer kernels go through the same choice as Op.variants: none at size
-    (the shared kernels), theirs at balanced and speed, each with its flash (consts + code) in the
-    manifest; a flash budget they do not fit sends them back to the shared kernels."""
+    """Helium and NEON per-layer kernels go through the same choice as Op.variants: at size the
+    shared kernels, except Helium ones that spare a whole shared function in less code (here the
+    one depthwise, pointwise and fully connected layer; never the add tables), theirs at balanced
+    and speed, each with its flash (consts + code) in the manifest; a flash budget they do not
+    fit sends them back to the shared kernels."""
     g, calib = _small_net()
 
     def layers(level, flash_bytes=None, name=""):
@@ -71,10 +87,14 @@ def test_backend_kernels_follow_the_level(tmp_path, target, prefix):
         assert lib.manifest["optimize"] == level
         return {lay["name"]: (lay["kernel"], lay["kernel_flash_bytes"]) for lay in lib.manifest["layers"] if lay["op"] != "reshape"}
 
-    assert all(k == ("generic", 0) for k in layers("size").values())
+    at_size = {name: kernel for name, (kernel, _) in layers("size").items()}
+    if target == "cortex-m55":
+        assert at_size == {"dw": "mve_depthwise", "pw": "mve_conv", "add": "generic", "fc": "mve_fc"}, at_size
+    else:
+        assert set(at_size.values()) == {"generic"}, at_size
     for level in ("balanced", "speed"):
         got = layers(level)
-        assert all(k.startswith(prefix) and flash > BACKEND_CODE_BYTES for k, flash in (got["dw"], got["pw"], got["fc"])), got
+        assert all(k.startswith(prefix) and flash > 100 for k, flash in (got["dw"], got["pw"], got["fc"])), got
     weights = compile_model(g, calib=calib, target=target, outdir=tmp_path / "w", optimize="size").library.manifest["weights_bytes"]
     starved = layers("speed", flash_bytes=weights + CODE_RESERVE_BYTES, name="starved")  # no flash left for extras
     assert all(k == ("generic", 0) for k in starved.values()), starved
@@ -96,3 +116,17 @@ def test_size_level_code_flash_at_most_035073e(mlperf_dir, task, tmp_path):
     compile_model(mlperf_dir / task / f"{stem}.tflite", target=dev.target, outdir=tmp_path / "lib", optimize="size")
     code = elf_sizes(build_firmware(tmp_path / "lib", dev).elf)["flash_code_bytes"]
     assert code <= bound, f"{task}: {code:,} B of code at --optimize size, 035073e had {bound:,} B"
+
+
+@pytest.mark.parametrize("target", ["cortex-m55", "aarch64"])
+def test_weights_a_variant_replaced_are_not_emitted(tmp_path, target):
+    """Helium / NEON layers read their own weight layouts: the originals must not reach the incbin
+    blob (the linker cannot drop part of it) nor the manifest's weights_bytes the flash check reads."""
+    g, calib = _small_net()
+    lib = compile_model(g, calib=calib, target=target, outdir=tmp_path / "lib", optimize="balanced", weights="incbin").library
+    model_c = (lib.outdir / "tc_model.c").read_text()
+    declared = re.findall(r"extern const \w+ (tc_model_[wbp]_\w+)\[", model_c)
+    body = model_c.split("const char *const tc_model_layer_names", 1)[1]
+    assert declared and all(re.search(rf"\b{name}\b", body) for name in declared), declared
+    size = compile_model(g, calib=calib, target=target, outdir=tmp_path / "size", optimize="size").library.manifest["weights_bytes"]
+    assert lib.manifest["weights_bytes"] < size + sum(lay["kernel_flash_bytes"] for lay in lib.manifest["layers"])

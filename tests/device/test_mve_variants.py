@@ -20,6 +20,7 @@ from conftest import need
 from tinyconv import reference
 from tinyconv.fixedpoint import quantize
 from tinyconv.harness import api
+from tinyconv.ops import helium
 from tinyconv.pipeline import compile_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
@@ -153,20 +154,26 @@ def test_mve_first_conv_border_rows(tmp_path, in_zp_sign):
     assert np.array_equal(np.asarray(got).reshape(len(xq), -1), reference.run_batch(c.graph, xq).reshape(len(xq), -1))
 
 
+@pytest.mark.parametrize("shared_kept", [False, True])
 @pytest.mark.parametrize("example", [KWS_LIKE, {**KWS_LIKE, "c": 19, "dw_s": (2, 2), "oc": 13, "cv_k": 3, "in_off": -127}])
-def test_mve_size_level_bit_exact(tmp_path, example):
-    """--optimize size on the M55: no Helium per-layer kernel (the shared kernels/mve code of
-    035073e), every layer byte for byte equal to the reference."""
+def test_mve_size_level_bit_exact(tmp_path, monkeypatch, example, shared_kept):
+    """--optimize size on the M55: Helium kernels only where they spare a shared function in less
+    code (never the add tables), else the shared kernels/mve code of 035073e (`shared_kept`: no
+    function is known, so every layer keeps it); every layer byte for byte equal to the reference."""
     need("qemu-m55")
+    if shared_kept:
+        monkeypatch.setattr(helium, "SHARED_CODE", {})
     rng = np.random.default_rng(example["seed"])
     g = _chain(example, rng)
     calib = rng.normal(size=(4, *g.tensors["x"].shape[1:])).astype(np.float32)
     quantized = compile_model(g, calib=calib).graph
     _perturb(quantized, example, rng)
     c = compile_model(quantized, target="cortex-m55", outdir=tmp_path / "lib", optimize="size")
-    assert {lay["kernel"] for lay in c.library.manifest["layers"]} == {"generic"}
+    kernels = {lay["name"]: lay["kernel"] for lay in c.library.manifest["layers"]}
+    assert kernels["add"] == "generic" and kernels["flat"] == "generic"
+    assert kernels["fc"] == ("generic" if shared_kept else "mve_fc"), kernels
     s, z = quantized.tensors["x"].quant.scalar()
     xq = quantize(calib, s, z)
     ref = reference.run(quantized, {"x": xq[:1]}, mode="int8", keep=True)
     for node, layer in zip(quantized.nodes, api.dump_layers(c.library.outdir, "qemu-m55", xq[0])):
-        assert np.array_equal(layer, ref[node.outputs[0]].reshape(-1)), f"{node.name} differs at size"
+        assert np.array_equal(layer, ref[node.outputs[0]].reshape(-1)), f"{node.name} ({kernels[node.name]}) differs at size"

@@ -16,8 +16,35 @@ from tinyconv.specialise import Variant, backend_layer
 
 SHIFT_RANGE = (-31, 31)  # what tcm_requant4's VQSHL / VRSHL sequence is exact for
 
+# Code bytes one layer's inlined kernel adds (M55, -O2; fitted to the MLPerf models: the code with
+# one family's kernels against without) and the shared function a layer calls without it, with its
+# code once linked: --optimize size takes a family's kernels when they remove that function and
+# cost less code (specialise._drop_shared_kernels). The add tables (2 KB each) never count as small.
+LAYER_CODE = {"mve_conv": 480, "mve_depthwise": 950, "mve_fc": 240, "mve_avg_pool": 300, "mve_mean": 300, "mve_add_lut": 300}
+POINTWISE_CODE = 280  # mve_conv for a 1x1 filter without padding (no patch, no border rows)
+SHARED_CODE = {"tc_conv_s8": 3254, "tc_depthwise_conv_s8": 3798, "tc_fully_connected_s8": 1656, "tc_avg_pool_s8": 650,
+               "tc_mean_hw_s8": 528}  # fmt: skip
+
+
+def shared_kernel(node, graph) -> str | None:
+    """The shared out-of-line function this layer's generic call uses (as ops/*.c.j2 call it)."""
+    if node.op == "conv2d":
+        groups, cin = node.attrs["groups"], graph.tensors[node.inputs[0]].shape[3]
+        return "tc_depthwise_conv_s8" if groups == cin and groups > 1 else "tc_conv_s8"
+    return {"fully_connected": "tc_fully_connected_s8", "avg_pool2d": "tc_avg_pool_s8", "mean": "tc_mean_hw_s8"}.get(node.op)
+
 
 def variant(node, graph) -> Variant | None:
+    v = _variant(node, graph)
+    if v is not None:
+        pointwise = v.name == "mve_conv" and graph.tensors[node.inputs[1]].shape[1:3] == (1, 1) and not any(node.attrs["pads"])
+        v.code_bytes = POINTWISE_CODE if pointwise else LAYER_CODE[v.name]
+        fn = shared_kernel(node, graph)
+        v.replaces = (fn, SHARED_CODE[fn]) if fn in SHARED_CODE and v.name != "mve_add_lut" else None
+    return v
+
+
+def _variant(node, graph) -> Variant | None:
     if node.op == "conv2d":
         return _depthwise(node, graph) or _dense(node, graph)
     if node.op == "add":
