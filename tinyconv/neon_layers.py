@@ -7,6 +7,8 @@ multiplier 1) and fully connected layers get:
   input zero point, whose centred value is 0, so every tap may be summed unconditionally);
 * requantization records per channel (multiplier, left shift, -right shift) for the vector
   requantization (SQSHL, SQRDMULH, round-half-away SRSHL).
+Convolutions with at most 4 input channels (first layers) take kernels/neon/tc_neon_small_c.h
+instead: no im2col, each kernel row read as overlapping 16-byte loads against zero-padded weights.
 Layers outside these shapes keep the generic kernels. `specialise` returns None for them;
 `variant` wraps the result as the backend variant codegen uses (codegen.backend_variant).
 """
@@ -22,6 +24,10 @@ from tinyconv.specialise import BackendVariant
 from tinyconv.targets import Target
 
 GEMM_FILE = "tc_neon_gemm"
+SMALL_C_FILE = "tc_neon_small_c"
+SMALL_C_MAX_IN_C = 4
+SMALL_C_MAX_LANES = 16  # a kernel row of at most 64 bytes: 4 loads of 16 per pixel and row
+SMALL_C_MAX_IMAGE = 64 * 1024  # the padded image staged on the stack
 CH_BLOCK = 16  # output channels per register tile (4 vectors of 4)
 
 
@@ -32,6 +38,7 @@ class NeonLayer:
     params: dict = field(default_factory=dict)
     kernel_files: tuple[str, ...] = (GEMM_FILE,)
     i8mm: bool = False
+    template: str = "ops/neon/layer.c.j2"
 
 
 def has_neon(target: Target) -> bool:
@@ -129,6 +136,41 @@ def _depthwise(node: Node, graph: Graph) -> NeonLayer:
     return NeonLayer("depthwise", consts, {"cp": cp, "left": int((np.asarray(node.qattrs["shift"]) > 0).any())})
 
 
+def _small_c(node: Node, graph: Graph) -> NeonLayer | None:
+    """A conv (groups 1) with at most 4 input channels for tc_neon_small_c.h, or None when a kernel
+    row or the staged padded image is too large for it (the GEMM then takes the layer)."""
+    w = graph.tensors[node.inputs[1]].data  # [C][kh][kw][cin]
+    cout, kh, kw, cin = w.shape
+    _, oh, ow, _ = graph.tensors[node.outputs[0]].shape
+    (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs["dilations"]
+    lanes = -(-((kw - 1) * dw * cin + cin) // 4)
+    img_h, img_w = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
+    if lanes > SMALL_C_MAX_LANES or img_h * img_w * cin + 64 > SMALL_C_MAX_IMAGE:
+        return None
+    consts = {
+        "neon_w": _pack_small_c_weights(w, lanes, dw),
+        "neon_bias": _pad_channels(_folded_bias(node, graph, w.reshape(cout, -1), 2), _round_up(cout, 4)),
+        "neon_rq": _requant_records(node.qattrs, cout),
+    }
+    params = {"lanes": lanes, "img_h": img_h, "img_w": img_w, "left": int((np.asarray(node.qattrs["shift"]) > 0).any())}
+    return NeonLayer("small_c", consts, params, (SMALL_C_FILE,), template="ops/neon/small_c.c.j2")
+
+
+def _pack_small_c_weights(w: np.ndarray, lanes: int, dw: int) -> np.ndarray:
+    """w [C][kh][kw][cin] → blocks of up to 16 channels (16, then the rest padded to 4), each
+    [kh][lanes][nb][4]: kernel row ky as the 4 * lanes input bytes a window row spans from its
+    first tap (tap kx at byte kx * dw * cin), zero where the bytes are not a tap of the window."""
+    c, kh, kw, cin = w.shape
+    rows = np.zeros((_round_up(c, 4), kh, 4 * lanes), np.int8)
+    for kx in range(kw):
+        rows[:c, :, kx * dw * cin : kx * dw * cin + cin] = w[:, :, kx, :]
+    blocks = []
+    for c0 in range(0, rows.shape[0], CH_BLOCK):
+        blk = rows[c0 : c0 + CH_BLOCK]  # [nb][kh][4 * lanes]
+        blocks.append(blk.reshape(blk.shape[0], kh, lanes, 4).transpose(1, 2, 0, 3).reshape(-1))
+    return np.concatenate(blocks)
+
+
 def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
     if not has_neon(target) or not node.qattrs:
         return None
@@ -138,6 +180,10 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
         cout, kh, kw, cin_g = w.shape
         groups = node.attrs["groups"]
         cin = graph.tensors[node.inputs[0]].shape[3]
+        if groups == 1 and cin <= SMALL_C_MAX_IN_C:
+            small = _small_c(node, graph)
+            if small is not None:
+                return small
         if groups == 1:
             one_pixel = graph.tensors[node.outputs[0]].shape[1] * graph.tensors[node.outputs[0]].shape[2] == 1
             return _gemm(node, graph, w.reshape(cout, -1), 16, i8mm and not one_pixel)
@@ -162,4 +208,4 @@ def variant(node: Node, graph: Graph, target: Target) -> BackendVariant | None:
     if nl is None:
         return None
     name = f"neon_{nl.kind}" + ("_i8mm" if nl.i8mm else "")
-    return BackendVariant(name, "ops/neon/layer.c.j2", nl.kernel_files, nl.consts, {"neon": nl})
+    return BackendVariant(name, nl.template, nl.kernel_files, nl.consts, {"neon": nl})
