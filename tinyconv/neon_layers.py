@@ -39,6 +39,7 @@ class NeonLayer:
     kernel_files: tuple[str, ...] = (GEMM_FILE,)
     i8mm: bool = False
     template: str = "ops/neon/layer.c.j2"
+    defs_template: str | None = None  # file-scope C: the layer's own function
 
 
 def has_neon(target: Target) -> bool:
@@ -153,7 +154,8 @@ def _small_c(node: Node, graph: Graph) -> NeonLayer | None:
         "neon_rq": _requant_records(node.qattrs, cout),
     }
     params = {"lanes": lanes, "img_h": img_h, "img_w": img_w, "left": int((np.asarray(node.qattrs["shift"]) > 0).any())}
-    return NeonLayer("small_c", consts, params, (SMALL_C_FILE,), template="ops/neon/small_c.c.j2")
+    return NeonLayer("small_c", consts, params, (SMALL_C_FILE,), template="ops/neon/small_c.c.j2",
+                     defs_template="ops/neon/small_c_defs.c.j2")
 
 
 def _pack_small_c_weights(w: np.ndarray, lanes: int, dw: int) -> np.ndarray:
@@ -208,4 +210,4 @@ def variant(node: Node, graph: Graph, target: Target) -> BackendVariant | None:
     if nl is None:
         return None
     name = f"neon_{nl.kind}" + ("_i8mm" if nl.i8mm else "")
-    return BackendVariant(name, nl.template, nl.kernel_files, nl.consts, {"neon": nl})
+    return BackendVariant(name, nl.template, nl.kernel_files, nl.consts, {"neon": nl}, defs_template=nl.defs_template)

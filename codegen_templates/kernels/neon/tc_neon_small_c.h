@@ -61,6 +61,17 @@ static inline __attribute__((always_inline)) int8x16_t tcn_sc_narrow8(int32x4_t 
     return vcombine_s8(v, v);
 }
 
+/* Requantization of 4 channels. With a clamp whose minimum is at or above the output zero point
+ * (a fused ReLU), SRSHL's round-half-up is enough: it differs from the reference's
+ * round-half-away only on negative halves, where both results are <= 0 and the clamp maps both
+ * to act_min. Else tcn_requant4(_right)'s exact fix-up. */
+static inline __attribute__((always_inline)) int32x4_t tcn_sc_requant(int32x4_t acc, int32x4_t m, int32x4_t l, int32x4_t r,
+                                                                      int32_t left, int32_t up)
+{
+    if (left) acc = vqshlq_s32(acc, l);
+    return up ? vrshlq_s32(vqrdmulhq_s32(acc, m), r) : tcn_requant4_right(acc, m, r);
+}
+
 /* One tile: np pixels (4 or 8; x[j] = window origin in the staged image) x nb channels (4..16,
  * np * nb <= 64 so the accumulators stay in registers). o[j]: pixel j's output or NULL. */
 TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *const *x, int32_t np, const int8_t *w, int32_t nb,
@@ -107,7 +118,7 @@ TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *const *x, i
         int32x4_t y[4];
 #pragma GCC unroll 4
         for (int32_t v = 0; v < 4; ++v) {
-            if (v < nv) y[v] = p->left ? tcn_requant4(acc[j][v], m[v], l[v], r[v]) : tcn_requant4_right(acc[j][v], m[v], r[v]);
+            if (v < nv) y[v] = tcn_sc_requant(acc[j][v], m[v], l[v], r[v], p->left, p->act_min >= p->output_offset);
             else y[v] = vdupq_n_s32(0);
         }
         tcn_sc_store(o[j], nv > 2 ? tcn_narrow16(y[0], y[1], y[2], y[3], s) : tcn_sc_narrow8(y[0], y[1], s), n);
