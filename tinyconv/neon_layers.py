@@ -25,6 +25,7 @@ from tinyconv.targets import Target
 
 GEMM_FILE = "tc_neon_gemm"
 SMALL_C_FILE = "tc_neon_small_c"
+ADD_FILE = "tc_neon_add"
 SMALL_C_MAX_IN_C = 4
 SMALL_C_MAX_LANES = 16  # a kernel row of at most 64 bytes: 4 loads of 16 per pixel and row
 SMALL_C_MAX_IMAGE = 64 * 1024  # the padded image staged on the stack
@@ -200,9 +201,20 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
     return None
 
 
+def _flat_add(node: Node, graph: Graph) -> bool:
+    """An Add that tc_neon_add.h covers: nothing broadcasts, every shift a right shift (or none),
+    left_shift in 17..23 (so (q + offset) << (left_shift - 16) fits int16, exact terms included)."""
+    shapes = {graph.tensors[t].shape for t in (*node.inputs, node.outputs[0])}
+    q = node.qattrs
+    shifts = (q["input1_shift"], q["input2_shift"], q["output_shift"])
+    return len(shapes) == 1 and max(shifts) <= 0 and 17 <= q["left_shift"] <= 23
+
+
 def variant(node: Node, graph: Graph, target: Target) -> BackendVariant | None:
     """The layer's NEON backend variant (template ops/neon/layer.c.j2, context `neon`), or None."""
     if node.op == "add" and has_neon(target):
+        if _flat_add(node, graph):  # kernels/neon/tc_neon_add.h, the layer's constants compiled in
+            return BackendVariant("neon_add_flat", "ops/neon/add.c.j2", (ADD_FILE,), defs_template="ops/neon/add_defs.c.j2")
         # kernels/neon/tc_elementwise.c: 16 elements per step, exact (the scalar table variant of
         # Op.variants costs more instructions per element here)
         return BackendVariant("neon_add", "ops/add.c.j2", ("tc_elementwise",))

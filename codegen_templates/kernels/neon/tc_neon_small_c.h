@@ -15,6 +15,7 @@
 #ifndef TC_NEON_SMALL_C_H
 #define TC_NEON_SMALL_C_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "tc_neon_gemm.h" /* TCN_LAYER, tcn_out_stage, tcn_narrow16, the requantization helpers */
