@@ -113,15 +113,16 @@ def program(sets) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("cpu", ["cortex-a76", "max,sme=off,sve-default-vector-length=16"])
-def test_neon_add_every_input_pair(tmp_path, cpu):
+# -O0 too: without constant folding the kernel takes its register-shift form (TCN_ADD_RSRA)
+@pytest.mark.parametrize("cpu, opt", [("cortex-a76", "-O2"), ("max,sme=off,sve-default-vector-length=16", "-O2"), ("cortex-a76", "-O0")])
+def test_neon_add_every_input_pair(tmp_path, cpu, opt):
     need("qemu-aarch64")
     sets = parameter_sets()
     src = tmp_path / "add.c"
     src.write_text(program(sets))
     exe = tmp_path / "add"
     cc = shutil.which("aarch64-linux-gnu-gcc")
-    r = subprocess.run([cc, "-march=armv8.2-a+dotprod", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-static",
+    r = subprocess.run([cc, "-march=armv8.2-a+dotprod", opt, "-std=c99", "-Wall", "-Wextra", "-Werror", "-static",
                         f"-I{KERNELS / 'neon'}", f"-I{KERNELS / 'portable'}", str(src), "-o", str(exe)],
                        capture_output=True, text=True, timeout=240)  # fmt: skip
     assert r.returncode == 0, r.stderr

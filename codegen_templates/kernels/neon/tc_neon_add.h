@@ -28,16 +28,40 @@ typedef struct {
     int32_t out_offset, act_min, act_max;
 } tcn_add_params;
 
-/* One input's term for 4 lanes: x holds (q + offset) << (left_shift - 16), or << (left_shift - 17)
- * when the term is exact (multiplier 2^30, shift 0). */
-static inline __attribute__((always_inline)) int32x4_t tcn_add_term(int16x4_t x, int32_t mult, int32_t shift)
+/* acc + rounding shift right of y by n (1..31): SRSRA when the shift is a compile-time constant
+ * (optimised builds, where the layer's parameters are folded), else SRSHL and an add. */
+#if defined(__OPTIMIZE__)
+#define TCN_ADD_RSRA(acc, y, n) vrsraq_n_s32((acc), (y), (n))
+#else
+#define TCN_ADD_RSRA(acc, y, n) vaddq_s32((acc), vrshlq_s32((y), vdupq_n_s32(-(n))))
+#endif
+
+static inline __attribute__((always_inline)) int32_t tcn_add_exact(int32_t mult, int32_t shift)
+{
+    return mult == (1 << 30) && shift == 0;
+}
+
+/* One input's term for 4 lanes, added to acc unless first: x holds
+ * (q + offset) << (left_shift - 16), or << (left_shift - 17) when the term is exact (multiplier
+ * 2^30, shift 0: SQRDMULH(x << left_shift, 2^30) is x << (left_shift - 1)). */
+static inline __attribute__((always_inline)) int32x4_t tcn_add_term(int32x4_t acc, int32_t first, int16x4_t x, int32_t mult,
+                                                                    int32_t shift)
 {
     const int32x4_t w = vshll_n_s16(x, 16);
-    if (mult == (1 << 30) && shift == 0) return w;
+    if (tcn_add_exact(mult, shift)) return first ? w : vaddq_s32(acc, w);
     int32x4_t y = vqrdmulhq_s32(w, vdupq_n_s32(mult));
-    if (shift == 0) return y;
-    y = vsraq_n_s32(y, y, 31); /* negative values down by one: SRSHL's half-up becomes half-away */
-    return vrshlq_s32(y, vdupq_n_s32(shift));
+    if (shift == 0) return first ? y : vaddq_s32(acc, y);
+    y = vsraq_n_s32(y, y, 31); /* negative values down by one: the rounding shift's half-up becomes half-away */
+    return first ? vrshlq_s32(y, vdupq_n_s32(shift)) : TCN_ADD_RSRA(acc, y, -shift);
+}
+
+/* Both terms: an exact one first, so the other's rounding shift can accumulate onto it. */
+static inline __attribute__((always_inline)) int32x4_t tcn_add_sum(int16x4_t xa, int16x4_t xb, const tcn_add_params *p)
+{
+    const int32x4_t none = vdupq_n_s32(0);
+    if (tcn_add_exact(p->b_mult, p->b_shift) && !tcn_add_exact(p->a_mult, p->a_shift))
+        return tcn_add_term(tcn_add_term(none, 1, xb, p->b_mult, p->b_shift), 0, xa, p->a_mult, p->a_shift);
+    return tcn_add_term(tcn_add_term(none, 1, xa, p->a_mult, p->a_shift), 0, xb, p->b_mult, p->b_shift);
 }
 
 static inline __attribute__((always_inline)) int32x4_t tcn_add_out(int32x4_t s, const tcn_add_params *p)
@@ -57,12 +81,12 @@ static inline __attribute__((always_inline)) int16x8_t tcn_add_pre(int16x8_t q_p
 /* 16 outputs. */
 static inline __attribute__((always_inline)) int8x16_t tcn_add16(const tcn_add_params *p, int8x16_t av, int8x16_t bv)
 {
-    const int32_t a_exact = p->a_mult == (1 << 30) && p->a_shift == 0, b_exact = p->b_mult == (1 << 30) && p->b_shift == 0;
+    const int32_t a_exact = tcn_add_exact(p->a_mult, p->a_shift), b_exact = tcn_add_exact(p->b_mult, p->b_shift);
     const int32_t pa = p->left_shift - 16 - a_exact, pb = p->left_shift - 16 - b_exact;
     const int16x8_t aoff = vdupq_n_s16((int16_t)p->a_offset), boff = vdupq_n_s16((int16_t)p->b_offset);
     const int16x8_t a0 = tcn_add_pre(vaddw_s8(aoff, vget_low_s8(av)), pa), a1 = tcn_add_pre(vaddw_high_s8(aoff, av), pa);
     const int16x8_t b0 = tcn_add_pre(vaddw_s8(boff, vget_low_s8(bv)), pb), b1 = tcn_add_pre(vaddw_high_s8(boff, bv), pb);
-#define TCN_ADD4(x, y) tcn_add_out(vaddq_s32(tcn_add_term(x, p->a_mult, p->a_shift), tcn_add_term(y, p->b_mult, p->b_shift)), p)
+#define TCN_ADD4(x, y) tcn_add_out(tcn_add_sum(x, y, p), p)
     const int32x4_t s0 = TCN_ADD4(vget_low_s16(a0), vget_low_s16(b0)), s1 = TCN_ADD4(vget_high_s16(a0), vget_high_s16(b0));
     const int32x4_t s2 = TCN_ADD4(vget_low_s16(a1), vget_low_s16(b1)), s3 = TCN_ADD4(vget_high_s16(a1), vget_high_s16(b1));
 #undef TCN_ADD4
