@@ -74,12 +74,14 @@ static inline __attribute__((always_inline)) int32x4_t tcn_sc_requant(int32x4_t 
 }
 
 /* One tile: np pixels (4 or 8; x[j] = window origin in the staged image) x nb channels (4..16,
- * np * nb <= 64 so the accumulators stay in registers). o[j]: pixel j's output or NULL. */
-TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *const *x, int32_t np, const int8_t *w, int32_t nb,
-                           const int32_t *bias, const int32_t *q, const tcn_out_stage *s, int8_t *const *o, int32_t n)
+ * np * nb <= 64 so the accumulators stay in registers). The first `valid` pixels are stored, pixel
+ * j's n channels at o + j * out_c. */
+TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *const *x, int32_t np, int32_t valid, const int8_t *w,
+                           int32_t nb, const int32_t *bias, const int32_t *q, const tcn_out_stage *s, int8_t *o, int32_t n)
 {
     const int32_t nv = nb / 4, row = p->dil_h * p->img_w * p->in_c, lanes = p->lanes;
     int32x4_t acc[8][4];
+    __asm__ volatile("" ::: "memory"); /* the bias, too, is loaded per tile (see the records below) */
 #pragma GCC unroll 8
     for (int32_t j = 0; j < np; ++j) {
 #pragma GCC unroll 4
@@ -108,21 +110,23 @@ TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *const *x, i
 #undef TCN_SC_LANE
         }
     }
-    int32x4_t m[4], l[4], r[4]; /* records loaded once per tile */
+    /* Records loaded here, once per tile: the empty asm keeps the compiler from hoisting them out
+     * of the pixel loop, where they would be spilled around the SDOTs and reloaded anyway. */
+    __asm__ volatile("" ::: "memory");
+    int32x4_t m[4], l[4], r[4];
 #pragma GCC unroll 4
     for (int32_t v = 0; v < nv; ++v) {
         m[v] = vld1q_s32(q + 12 * v), l[v] = vld1q_s32(q + 12 * v + 4), r[v] = vld1q_s32(q + 12 * v + 8);
     }
 #pragma GCC unroll 8
-    for (int32_t j = 0; j < np; ++j) {
-        if (!o[j]) continue;
+    for (int32_t j = 0; j < valid; ++j) {
         int32x4_t y[4];
 #pragma GCC unroll 4
         for (int32_t v = 0; v < 4; ++v) {
             if (v < nv) y[v] = tcn_sc_requant(acc[j][v], m[v], l[v], r[v], p->left, p->act_min >= p->output_offset);
             else y[v] = vdupq_n_s32(0);
         }
-        tcn_sc_store(o[j], nv > 2 ? tcn_narrow16(y[0], y[1], y[2], y[3], s) : tcn_sc_narrow8(y[0], y[1], s), n);
+        tcn_sc_store(o + j * p->out_c, nv > 2 ? tcn_narrow16(y[0], y[1], y[2], y[3], s) : tcn_sc_narrow8(y[0], y[1], s), n);
     }
 }
 
@@ -141,42 +145,59 @@ TCN_LAYER void tcn_sc_stage(const tcn_smallc_params *p, const int8_t *in, int8_t
     }
 }
 
+/* Window origins of the next `valid` pixels (then repeats of the last: loaded, never stored),
+ * advancing the cursor (row: the output row's first window, ox: the column). Rows whose width is a
+ * multiple of the tile are never straddled: one row check per tile. */
+TCN_LAYER void tcn_sc_windows(const tcn_smallc_params *p, int32_t np, int32_t valid, const int8_t **row, int32_t *ox,
+                              const int8_t **x)
+{
+    const int32_t step = p->stride_w * p->in_c, row_step = p->stride_h * p->img_w * p->in_c;
+    if (valid == np && p->out_w % np == 0) {
+#pragma GCC unroll 8
+        for (int32_t j = 0; j < np; ++j) x[j] = *row + (*ox + j) * step;
+        if ((*ox += np) == p->out_w) *ox = 0, *row += row_step;
+        return;
+    }
+#pragma GCC unroll 8
+    for (int32_t j = 0; j < np; ++j) {
+        if (j < valid) {
+            x[j] = *row + *ox * step;
+            if (++*ox == p->out_w) *ox = 0, *row += row_step;
+        } else {
+            x[j] = x[j - 1];
+        }
+    }
+}
+
+/* Every channel block of one tile. */
+TCN_LAYER void tcn_sc_blocks(const tcn_smallc_params *p, const int8_t *const *x, int32_t np, int32_t valid, const int8_t *w,
+                             const int32_t *bias, const int32_t *rq, const tcn_out_stage *s, int8_t *o)
+{
+    const int32_t c4 = (p->out_c + 3) & ~3, wch = p->k_h * p->lanes * 4;
+    int32_t c0 = 0;
+    for (; c0 + 16 <= c4; c0 += 16) {
+        tcn_sc_tile(p, x, np, valid, w + c0 * wch, 16, bias + c0, rq + 3 * c0, s, o + c0, p->out_c - c0 < 16 ? p->out_c - c0 : 16);
+    }
+    if (c0 < c4) tcn_sc_tile(p, x, np, valid, w + c0 * wch, c4 - c0, bias + c0, rq + 3 * c0, s, o + c0, p->out_c - c0);
+}
+
 TCN_LAYER void tcn_conv_small_c_s8(const tcn_smallc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                                    const int32_t *rq, int8_t *out)
 {
-    const int32_t npix = p->out_h * p->out_w, c4 = (p->out_c + 3) & ~3, wch = p->k_h * p->lanes * 4;
-    const int32_t np = c4 > 8 ? 4 : 8; /* pixels per tile: 4 x 16 or 8 x 8 accumulators */
+    const int32_t npix = p->out_h * p->out_w;
+    const int32_t np = p->out_c > 8 ? 4 : 8; /* pixels per tile: 4 x 16 or 8 x 8 accumulators */
     const tcn_out_stage s = tcn_out_stage_make(p->output_offset, p->act_min, p->act_max);
     int8_t img[TCN_SC_IMG_BYTES(p)] __attribute__((aligned(16)));
     tcn_sc_stage(p, in, img);
-    int32_t oy = 0, ox = 0; /* the next pixel */
-    for (int32_t px = 0; px < npix; px += np) {
-        const int8_t *x[8];
-        int8_t *o[8];
-#pragma GCC unroll 8
-        for (int32_t j = 0; j < np; ++j) {
-            if (px + j < npix) {
-                x[j] = img + (oy * p->stride_h * p->img_w + ox * p->stride_w) * p->in_c;
-                o[j] = out + (px + j) * p->out_c;
-                if (++ox == p->out_w) ox = 0, ++oy;
-            } else { /* past the last pixel: repeat a valid window, store nothing */
-                x[j] = x[j - 1];
-                o[j] = 0;
-            }
-        }
-        int32_t c0 = 0;
-        for (; c0 + 16 <= c4; c0 += 16) {
-            int8_t *oc[8];
-#pragma GCC unroll 8
-            for (int32_t j = 0; j < np; ++j) oc[j] = o[j] ? o[j] + c0 : 0;
-            tcn_sc_tile(p, x, np, w + c0 * wch, 16, bias + c0, rq + 3 * c0, &s, oc, p->out_c - c0 < 16 ? p->out_c - c0 : 16);
-        }
-        if (c0 < c4) {
-            int8_t *oc[8];
-#pragma GCC unroll 8
-            for (int32_t j = 0; j < np; ++j) oc[j] = o[j] ? o[j] + c0 : 0;
-            tcn_sc_tile(p, x, np, w + c0 * wch, c4 - c0, bias + c0, rq + 3 * c0, &s, oc, p->out_c - c0);
-        }
+    const int8_t *row = img, *x[8];
+    int32_t ox = 0, px = 0;
+    for (; px + np <= npix; px += np) { /* whole tiles: every bound a constant */
+        tcn_sc_windows(p, np, np, &row, &ox, x);
+        tcn_sc_blocks(p, x, np, np, w, bias, rq, &s, out + px * p->out_c);
+    }
+    if (px < npix) {
+        tcn_sc_windows(p, np, npix - px, &row, &ox, x);
+        tcn_sc_blocks(p, x, np, npix - px, w, bias, rq, &s, out + px * p->out_c);
     }
 }
 
