@@ -19,13 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyconv.fixedpoint import multiply_by_quantized_multiplier
 from tinyconv.ir import Graph, Node
+from tinyconv.ops.softmax import ACCUMULATION_INTEGER_BITS, exp_on_negative_values
 from tinyconv.specialise import BackendVariant
 from tinyconv.targets import Target
 
 GEMM_FILE = "tc_neon_gemm"
 SMALL_C_FILE = "tc_neon_small_c"
 ADD_FILE = "tc_neon_add"
+SOFTMAX_FILE = "tc_neon_softmax"
 SMALL_C_MAX_IN_C = 4
 SMALL_C_MAX_LANES = 16  # a kernel row of at most 64 bytes: 4 loads of 16 per pixel and row
 SMALL_C_MAX_IMAGE = 64 * 1024  # the padded image staged on the stack
@@ -201,6 +204,17 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
     return None
 
 
+def _softmax_table(q: dict) -> np.ndarray:
+    """[2][256] int32 for tc_neon_softmax.c: for d = row max - x, the exp the reference computes
+    (ops/softmax.py, 0 where -d < diff_min) and its term of the Q12 sum (exp rounded by 2^12)."""
+    diff = -np.arange(256, dtype=np.int64)
+    valid = diff >= q["diff_min"]
+    rescaled = multiply_by_quantized_multiplier(np.where(valid, diff, 0), q["input_multiplier"], q["input_left_shift"])
+    exp = np.where(valid, exp_on_negative_values(rescaled), 0)
+    terms = np.where(valid, (exp + (1 << (ACCUMULATION_INTEGER_BITS - 1))) >> ACCUMULATION_INTEGER_BITS, 0)  # exp >= 0: half up = half away
+    return np.stack([exp, terms]).astype(np.int32).reshape(-1)
+
+
 def _flat_add(node: Node, graph: Graph) -> bool:
     """An Add that tc_neon_add.h covers: nothing broadcasts, every shift a right shift (or none),
     left_shift in 17..23 (so (q + offset) << (left_shift - 16) fits int16, exact terms included)."""
@@ -218,6 +232,8 @@ def variant(node: Node, graph: Graph, target: Target) -> BackendVariant | None:
         # kernels/neon/tc_elementwise.c: 16 elements per step, exact (the scalar table variant of
         # Op.variants costs more instructions per element here)
         return BackendVariant("neon_add", "ops/add.c.j2", ("tc_elementwise",))
+    if node.op == "softmax" and has_neon(target) and node.qattrs:  # kernels/neon/tc_neon_softmax.c
+        return BackendVariant("neon_softmax", "ops/neon/softmax.c.j2", (SOFTMAX_FILE,), {"neon_exp": _softmax_table(node.qattrs)})
     nl = specialise(node, graph, target)
     if nl is None:
         return None
