@@ -73,11 +73,13 @@ static inline __attribute__((always_inline)) int32x4_t tcn_sc_requant(int32x4_t 
     return up ? vrshlq_s32(vqrdmulhq_s32(acc, m), r) : tcn_requant4_right(acc, m, r);
 }
 
-/* One tile: np pixels (4 or 8; x[j] = window origin in the staged image) x nb channels (4..16,
- * np * nb <= 64 so the accumulators stay in registers). The first `valid` pixels are stored, pixel
- * j's n channels at o + j * out_c. */
-TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *const *x, int32_t np, int32_t valid, const int8_t *w,
-                           int32_t nb, const int32_t *bias, const int32_t *q, const tcn_out_stage *s, int8_t *o, int32_t n)
+/* One tile: np pixels (4 or 8; window origins in the staged image x[j], or base + j * step when x
+ * is NULL: constant offsets from one register) x nb channels (4..16, np * nb <= 64 so the
+ * accumulators stay in registers). The first `valid` pixels are stored, pixel j's n channels at
+ * o + j * out_c. */
+TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *base, int32_t step, const int8_t *const *x, int32_t np,
+                           int32_t valid, const int8_t *w, int32_t nb, const int32_t *bias, const int32_t *q,
+                           const tcn_out_stage *s, int8_t *o, int32_t n)
 {
     const int32_t nv = nb / 4, row = p->dil_h * p->img_w * p->in_c, lanes = p->lanes;
     int32x4_t acc[8][4];
@@ -92,7 +94,7 @@ TCN_LAYER void tcn_sc_tile(const tcn_smallc_params *p, const int8_t *const *x, i
         for (int32_t c0 = 0; c0 < lanes; c0 += 4) { /* one 16-byte load per pixel per 4 groups */
             int8x16_t xv[8];
 #pragma GCC unroll 8
-            for (int32_t j = 0; j < np; ++j) xv[j] = vld1q_s8(x[j] + ky * row + 4 * c0);
+            for (int32_t j = 0; j < np; ++j) xv[j] = vld1q_s8((x ? x[j] : base + j * step) + ky * row + 4 * c0);
 #define TCN_SC_LANE(L)                                                                                   \
     if (c0 + (L) < lanes) {                                                                              \
         int8x16_t wv[4];                                                                                 \
@@ -146,18 +148,11 @@ TCN_LAYER void tcn_sc_stage(const tcn_smallc_params *p, const int8_t *in, int8_t
 }
 
 /* Window origins of the next `valid` pixels (then repeats of the last: loaded, never stored),
- * advancing the cursor (row: the output row's first window, ox: the column). Rows whose width is a
- * multiple of the tile are never straddled: one row check per tile. */
+ * advancing the cursor (row: the output row's first window, ox: the column). */
 TCN_LAYER void tcn_sc_windows(const tcn_smallc_params *p, int32_t np, int32_t valid, const int8_t **row, int32_t *ox,
                               const int8_t **x)
 {
     const int32_t step = p->stride_w * p->in_c, row_step = p->stride_h * p->img_w * p->in_c;
-    if (valid == np && p->out_w % np == 0) {
-#pragma GCC unroll 8
-        for (int32_t j = 0; j < np; ++j) x[j] = *row + (*ox + j) * step;
-        if ((*ox += np) == p->out_w) *ox = 0, *row += row_step;
-        return;
-    }
 #pragma GCC unroll 8
     for (int32_t j = 0; j < np; ++j) {
         if (j < valid) {
@@ -170,15 +165,16 @@ TCN_LAYER void tcn_sc_windows(const tcn_smallc_params *p, int32_t np, int32_t va
 }
 
 /* Every channel block of one tile. */
-TCN_LAYER void tcn_sc_blocks(const tcn_smallc_params *p, const int8_t *const *x, int32_t np, int32_t valid, const int8_t *w,
-                             const int32_t *bias, const int32_t *rq, const tcn_out_stage *s, int8_t *o)
+TCN_LAYER void tcn_sc_blocks(const tcn_smallc_params *p, const int8_t *base, int32_t step, const int8_t *const *x, int32_t np,
+                             int32_t valid, const int8_t *w, const int32_t *bias, const int32_t *rq, const tcn_out_stage *s,
+                             int8_t *o)
 {
     const int32_t c4 = (p->out_c + 3) & ~3, wch = p->k_h * p->lanes * 4;
     int32_t c0 = 0;
     for (; c0 + 16 <= c4; c0 += 16) {
-        tcn_sc_tile(p, x, np, valid, w + c0 * wch, 16, bias + c0, rq + 3 * c0, s, o + c0, p->out_c - c0 < 16 ? p->out_c - c0 : 16);
+        tcn_sc_tile(p, base, step, x, np, valid, w + c0 * wch, 16, bias + c0, rq + 3 * c0, s, o + c0, p->out_c - c0 < 16 ? p->out_c - c0 : 16);
     }
-    if (c0 < c4) tcn_sc_tile(p, x, np, valid, w + c0 * wch, c4 - c0, bias + c0, rq + 3 * c0, s, o + c0, p->out_c - c0);
+    if (c0 < c4) tcn_sc_tile(p, base, step, x, np, valid, w + c0 * wch, c4 - c0, bias + c0, rq + 3 * c0, s, o + c0, p->out_c - c0);
 }
 
 TCN_LAYER void tcn_conv_small_c_s8(const tcn_smallc_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
@@ -189,15 +185,21 @@ TCN_LAYER void tcn_conv_small_c_s8(const tcn_smallc_params *p, const int8_t *in,
     const tcn_out_stage s = tcn_out_stage_make(p->output_offset, p->act_min, p->act_max);
     int8_t img[TCN_SC_IMG_BYTES(p)] __attribute__((aligned(16)));
     tcn_sc_stage(p, in, img);
+    const int32_t step = p->stride_w * p->in_c, row_step = p->stride_h * p->img_w * p->in_c;
     const int8_t *row = img, *x[8];
     int32_t ox = 0, px = 0;
     for (; px + np <= npix; px += np) { /* whole tiles: every bound a constant */
+        if (p->out_w % np == 0) { /* the tile lies in one output row: windows at constant offsets */
+            tcn_sc_blocks(p, row + ox * step, step, 0, np, np, w, bias, rq, &s, out + px * p->out_c);
+            if ((ox += np) == p->out_w) ox = 0, row += row_step;
+            continue;
+        }
         tcn_sc_windows(p, np, np, &row, &ox, x);
-        tcn_sc_blocks(p, x, np, np, w, bias, rq, &s, out + px * p->out_c);
+        tcn_sc_blocks(p, 0, 0, x, np, np, w, bias, rq, &s, out + px * p->out_c);
     }
     if (px < npix) {
         tcn_sc_windows(p, np, npix - px, &row, &ox, x);
-        tcn_sc_blocks(p, x, np, npix - px, w, bias, rq, &s, out + px * p->out_c);
+        tcn_sc_blocks(p, 0, 0, x, np, npix - px, w, bias, rq, &s, out + px * p->out_c);
     }
 }
 
