@@ -172,8 +172,9 @@ int main(void)
 
 @pytest.mark.parametrize("cpu", ["cortex-a76", "max,sme=off,sve-default-vector-length=16"])
 def test_relu_requant_round_half_up_is_exact(tmp_path, cpu):
-    """tcn_sc_requant's shortcut under a fused ReLU (round half up, no fix-up) gives the reference's
-    clamped output for every shift, ties included."""
+    """The shortcut under a fused ReLU (tc_neon.h tcn_requant4_up: round half up, no fix-up; used by
+    the first-layer, GEMM and depthwise kernels through tcn_sc_requant / TCN_RQR) gives the
+    reference's clamped output for every shift, ties included."""
     need("qemu-aarch64")
     src = tmp_path / "relu.c"
     src.write_text(RELU_PROGRAM)

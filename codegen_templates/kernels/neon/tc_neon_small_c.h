@@ -70,7 +70,7 @@ static inline __attribute__((always_inline)) int32x4_t tcn_sc_requant(int32x4_t 
                                                                       int32_t left, int32_t up)
 {
     if (left) acc = vqshlq_s32(acc, l);
-    return up ? vrshlq_s32(vqrdmulhq_s32(acc, m), r) : tcn_requant4_right(acc, m, r);
+    return up ? tcn_requant4_up(acc, m, r) : tcn_requant4_right(acc, m, r);
 }
 
 /* One tile: np pixels (4 or 8; window origins in the staged image x[j], or base + j * step when x
