@@ -164,6 +164,9 @@ int main(void)
             }
         }
     }
+    for (int32_t off = -128; off <= 127; ++off) /* the kernels take the shortcut exactly when act_min >= offset */
+        for (int32_t lo = -128; lo <= 127; ++lo)
+            if (tcn_out_stage_make(off, lo, 127).up != (lo >= off) && bad++ < 5) printf("up flag wrong: off %d act_min %d\n", off, lo);
     printf("checked %ld mismatches %ld\n", checked, bad);
     return bad != 0;
 }
