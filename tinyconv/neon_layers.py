@@ -7,6 +7,8 @@ multiplier 1) and fully connected layers get:
   input zero point, whose centred value is 0, so every tap may be summed unconditionally);
 * requantization records per channel (multiplier, left shift, -right shift) for the vector
   requantization (SQSHL, SQRDMULH, round-half-away SRSHL).
+Convolutions with at most 4 input channels (first layers) take kernels/neon/tc_neon_small_c.h
+instead: no im2col, each kernel row read as overlapping 16-byte loads against zero-padded weights.
 Layers outside these shapes keep the generic kernels. `specialise` returns None for them;
 `variant` wraps the result as the backend variant codegen uses (codegen.backend_variant).
 """
@@ -17,11 +19,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyconv.fixedpoint import multiply_by_quantized_multiplier
 from tinyconv.ir import Graph, Node
+from tinyconv.ops.softmax import ACCUMULATION_INTEGER_BITS, exp_on_negative_values
 from tinyconv.specialise import BackendVariant
 from tinyconv.targets import Target
 
 GEMM_FILE = "tc_neon_gemm"
+SMALL_C_FILE = "tc_neon_small_c"
+ADD_FILE = "tc_neon_add"
+SOFTMAX_FILE = "tc_neon_softmax"
+SMALL_C_MAX_IN_C = 4
+SMALL_C_MAX_LANES = 16  # a kernel row of at most 64 bytes: 4 loads of 16 per pixel and row
+SMALL_C_MAX_IMAGE = 64 * 1024  # the padded image staged on the stack
 CH_BLOCK = 16  # output channels per register tile (4 vectors of 4)
 
 
@@ -32,6 +42,8 @@ class NeonLayer:
     params: dict = field(default_factory=dict)
     kernel_files: tuple[str, ...] = (GEMM_FILE,)
     i8mm: bool = False
+    template: str = "ops/neon/layer.c.j2"
+    defs_template: str | None = None  # file-scope C: the layer's own function
 
 
 def has_neon(target: Target) -> bool:
@@ -129,6 +141,42 @@ def _depthwise(node: Node, graph: Graph) -> NeonLayer:
     return NeonLayer("depthwise", consts, {"cp": cp, "left": int((np.asarray(node.qattrs["shift"]) > 0).any())})
 
 
+def _small_c(node: Node, graph: Graph) -> NeonLayer | None:
+    """A conv (groups 1) with at most 4 input channels for tc_neon_small_c.h, or None when a kernel
+    row or the staged padded image is too large for it (the GEMM then takes the layer)."""
+    w = graph.tensors[node.inputs[1]].data  # [C][kh][kw][cin]
+    cout, kh, kw, cin = w.shape
+    _, oh, ow, _ = graph.tensors[node.outputs[0]].shape
+    (sh, sw), (dh, dw) = node.attrs["strides"], node.attrs["dilations"]
+    lanes = -(-((kw - 1) * dw * cin + cin) // 4)
+    img_h, img_w = (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
+    if lanes > SMALL_C_MAX_LANES or img_h * img_w * cin + 64 > SMALL_C_MAX_IMAGE:
+        return None
+    consts = {
+        "neon_w": _pack_small_c_weights(w, lanes, dw),
+        "neon_bias": _pad_channels(_folded_bias(node, graph, w.reshape(cout, -1), 2), _round_up(cout, 4)),
+        "neon_rq": _requant_records(node.qattrs, cout),
+    }
+    params = {"lanes": lanes, "img_h": img_h, "img_w": img_w, "left": int((np.asarray(node.qattrs["shift"]) > 0).any())}
+    return NeonLayer("small_c", consts, params, (SMALL_C_FILE,), template="ops/neon/small_c.c.j2",
+                     defs_template="ops/neon/small_c_defs.c.j2")
+
+
+def _pack_small_c_weights(w: np.ndarray, lanes: int, dw: int) -> np.ndarray:
+    """w [C][kh][kw][cin] → blocks of up to 16 channels (16, then the rest padded to 4), each
+    [kh][lanes][nb][4]: kernel row ky as the 4 * lanes input bytes a window row spans from its
+    first tap (tap kx at byte kx * dw * cin), zero where the bytes are not a tap of the window."""
+    c, kh, kw, cin = w.shape
+    rows = np.zeros((_round_up(c, 4), kh, 4 * lanes), np.int8)
+    for kx in range(kw):
+        rows[:c, :, kx * dw * cin : kx * dw * cin + cin] = w[:, :, kx, :]
+    blocks = []
+    for c0 in range(0, rows.shape[0], CH_BLOCK):
+        blk = rows[c0 : c0 + CH_BLOCK]  # [nb][kh][4 * lanes]
+        blocks.append(blk.reshape(blk.shape[0], kh, lanes, 4).transpose(1, 2, 0, 3).reshape(-1))
+    return np.concatenate(blocks)
+
+
 def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
     if not has_neon(target) or not node.qattrs:
         return None
@@ -138,6 +186,10 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
         cout, kh, kw, cin_g = w.shape
         groups = node.attrs["groups"]
         cin = graph.tensors[node.inputs[0]].shape[3]
+        if groups == 1 and cin <= SMALL_C_MAX_IN_C:
+            small = _small_c(node, graph)
+            if small is not None:
+                return small
         if groups == 1:
             one_pixel = graph.tensors[node.outputs[0]].shape[1] * graph.tensors[node.outputs[0]].shape[2] == 1
             return _gemm(node, graph, w.reshape(cout, -1), 16, i8mm and not one_pixel)
@@ -152,14 +204,38 @@ def specialise(node: Node, graph: Graph, target: Target) -> NeonLayer | None:
     return None
 
 
+def _softmax_table(q: dict) -> np.ndarray:
+    """[2][256] int32 for tc_neon_softmax.c: for d = row max - x, the exp the reference computes
+    (ops/softmax.py, 0 where -d < diff_min) and its term of the Q12 sum (exp rounded by 2^12)."""
+    diff = -np.arange(256, dtype=np.int64)
+    valid = diff >= q["diff_min"]
+    rescaled = multiply_by_quantized_multiplier(np.where(valid, diff, 0), q["input_multiplier"], q["input_left_shift"])
+    exp = np.where(valid, exp_on_negative_values(rescaled), 0)
+    terms = np.where(valid, (exp + (1 << (ACCUMULATION_INTEGER_BITS - 1))) >> ACCUMULATION_INTEGER_BITS, 0)  # exp >= 0: half up = half away
+    return np.stack([exp, terms]).astype(np.int32).reshape(-1)
+
+
+def _flat_add(node: Node, graph: Graph) -> bool:
+    """An Add that tc_neon_add.h covers: nothing broadcasts, every shift a right shift (or none),
+    left_shift in 17..23 (so (q + offset) << (left_shift - 16) fits int16, exact terms included)."""
+    shapes = {graph.tensors[t].shape for t in (*node.inputs, node.outputs[0])}
+    q = node.qattrs
+    shifts = (q["input1_shift"], q["input2_shift"], q["output_shift"])
+    return len(shapes) == 1 and max(shifts) <= 0 and 17 <= q["left_shift"] <= 23
+
+
 def variant(node: Node, graph: Graph, target: Target) -> BackendVariant | None:
     """The layer's NEON backend variant (template ops/neon/layer.c.j2, context `neon`), or None."""
     if node.op == "add" and has_neon(target):
+        if _flat_add(node, graph):  # kernels/neon/tc_neon_add.h, the layer's constants compiled in
+            return BackendVariant("neon_add_flat", "ops/neon/add.c.j2", (ADD_FILE,), defs_template="ops/neon/add_defs.c.j2")
         # kernels/neon/tc_elementwise.c: 16 elements per step, exact (the scalar table variant of
         # Op.variants costs more instructions per element here)
         return BackendVariant("neon_add", "ops/add.c.j2", ("tc_elementwise",))
+    if node.op == "softmax" and has_neon(target) and node.qattrs:  # kernels/neon/tc_neon_softmax.c
+        return BackendVariant("neon_softmax", "ops/neon/softmax.c.j2", (SOFTMAX_FILE,), {"neon_exp": _softmax_table(node.qattrs)})
     nl = specialise(node, graph, target)
     if nl is None:
         return None
     name = f"neon_{nl.kind}" + ("_i8mm" if nl.i8mm else "")
-    return BackendVariant(name, "ops/neon/layer.c.j2", nl.kernel_files, nl.consts, {"neon": nl})
+    return BackendVariant(name, nl.template, nl.kernel_files, nl.consts, {"neon": nl}, defs_template=nl.defs_template)

@@ -76,11 +76,12 @@ BACKEND_CODE_BYTES = 1000
 
 def backend_layer(name: str, template: str, kernel_files: tuple[str, ...], consts: dict | None = None,
                   context: dict | None = None, *, level: str = BACKEND_LEVEL, code_bytes: int = BACKEND_CODE_BYTES,
-                  replaces: tuple[str, int] | None = None) -> Variant:  # fmt: skip
+                  replaces: tuple[str, int] | None = None, defs_template: str | None = None) -> Variant:  # fmt: skip
     """A backend's own rendering of a layer (Helium, NEON): its template and kernel files replace
-    the op's, its consts replace the op's kernel consts."""
+    the op's, its consts replace the op's kernel consts; defs_template as Variant's (e.g. the
+    layer's own function, which the template calls)."""
     return Variant(name, level, consts=dict(consts or {}), template=template, kernel_files=tuple(kernel_files),
-                   context=dict(context or {}), code_bytes=code_bytes, replaces=replaces)  # fmt: skip
+                   context=dict(context or {}), code_bytes=code_bytes, replaces=replaces, defs_template=defs_template)  # fmt: skip
 
 
 BackendVariant = backend_layer  # the name the backends' modules call it by

@@ -61,7 +61,7 @@ TCN_LAYER void tcn_tile_mmla(const int8_t *const *x, const int8_t *w, int32_t nb
                 const int64x2_t lo = vreinterpretq_s64_s32(acc[px / 2][2 * v]), hi = vreinterpretq_s64_s32(acc[px / 2][2 * v + 1]);
                 const int32x4_t a = vreinterpretq_s32_s64(px & 1 ? vzip2q_s64(lo, hi) : vzip1q_s64(lo, hi));
                 const int32x4_t m = vld1q_s32(q + 12 * v), l = vld1q_s32(q + 12 * v + 4), rr = vld1q_s32(q + 12 * v + 8);
-                r[v] = left ? tcn_requant4(a, m, l, rr) : tcn_requant4_right(a, m, rr);
+                r[v] = left ? tcn_requant4(a, m, l, rr) : TCN_RQR(a, m, rr);
             } else {
                 r[v] = vdupq_n_s32(0);
             }

@@ -29,6 +29,14 @@ static inline int32x4_t tcn_requant4_right(int32x4_t acc, int32x4_t m, int32x4_t
     return vrshlq_s32(vsraq_n_s32(x, vandq_s32(x, r), 31), r);
 }
 
+/* The same without the fix-up (SRSHL rounds half up), for layers with a fused ReLU (act_min >= the
+ * output zero point): the two roundings differ only on negative ties, where both results are <= 0
+ * and the clamp maps both to act_min. */
+static inline int32x4_t tcn_requant4_up(int32x4_t acc, int32x4_t m, int32x4_t r)
+{
+    return vrshlq_s32(vqrdmulhq_s32(acc, m), r);
+}
+
 static inline int32x4_t tcn_requant4(int32x4_t acc, int32x4_t m, int32x4_t l, int32x4_t r)
 {
     return tcn_requant4_right(vqshlq_s32(acc, l), m, r);

@@ -56,12 +56,13 @@ typedef struct {
     int16x8_t offset;
     int8x16_t lo, hi;
     int32_t full; /* act range is all of int8 */
+    int32_t up;   /* fused ReLU: right shifts may round half up (tcn_requant4_up) */
 } tcn_out_stage;
 
 static inline tcn_out_stage tcn_out_stage_make(int32_t output_offset, int32_t act_min, int32_t act_max)
 {
     tcn_out_stage s = {vdupq_n_s16((int16_t)output_offset), vdupq_n_s8((int8_t)act_min), vdupq_n_s8((int8_t)act_max),
-                       act_min <= -128 && act_max >= 127};
+                       act_min <= -128 && act_max >= 127, act_min >= output_offset};
     return s;
 }
 
@@ -138,10 +139,12 @@ TCN_LAYER void tcn_im2col(const tcn_gemm_params *p, const int8_t *in, int32_t pi
 
 /* ---- requantization of 16 channels, records loaded once per tile ---- */
 
-/* Requantize vector v (4 channels) of a 16-channel group whose records start at q. */
+/* Requantize vector v (4 channels) of a 16-channel group whose records start at q; s: the layer's
+ * output stage (under a fused ReLU the right shift needs no fix-up). */
+#define TCN_RQR(acc, m, r) (s->up ? tcn_requant4_up((acc), (m), (r)) : tcn_requant4_right((acc), (m), (r)))
 #define TCN_RQ(acc, q, v) tcn_requant4((acc), vld1q_s32((q) + 12 * (v)), vld1q_s32((q) + 12 * (v) + 4), vld1q_s32((q) + 12 * (v) + 8))
 /* The same, SQSHL only when the layer has left shifts (left: a constant once inlined). */
-#define TCN_RQL(acc, q, v, left) ((left) ? TCN_RQ(acc, q, v) : tcn_requant4_right((acc), vld1q_s32((q) + 12 * (v)), vld1q_s32((q) + 12 * (v) + 8)))
+#define TCN_RQL(acc, q, v, left) ((left) ? TCN_RQ(acc, q, v) : TCN_RQR((acc), vld1q_s32((q) + 12 * (v)), vld1q_s32((q) + 12 * (v) + 8)))
 
 /* ---- the reduction walk: which input bytes a pixel's k-th 16 reduction values are ----
  * Linear (im2col rows, or 1x1 pixels in place): k = 0, 16, ... kp. By taps (windows inside the
@@ -200,7 +203,7 @@ TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x
     const int32x4_t m1 = vld1q_s32(q + 12), l1 = vld1q_s32(q + 16), r1 = vld1q_s32(q + 20);
     const int32x4_t m2 = vld1q_s32(q + 24), l2 = vld1q_s32(q + 28), r2 = vld1q_s32(q + 32);
     const int32x4_t m3 = vld1q_s32(q + 36), l3 = vld1q_s32(q + 40), r3 = vld1q_s32(q + 44);
-#define TCN_RQV(a, v) (left ? tcn_requant4((a), m##v, l##v, r##v) : tcn_requant4_right((a), m##v, r##v))
+#define TCN_RQV(a, v) (left ? tcn_requant4((a), m##v, l##v, r##v) : TCN_RQR((a), m##v, r##v))
 #define TCN_PIX(o, a)                                                                                        \
     if (o) tcn_store_n(o, tcn_narrow16(TCN_RQV(a##0, 0), TCN_RQV(a##1, 1), TCN_RQV(a##2, 2), TCN_RQV(a##3, 3), s), n)
     TCN_PIX(o0, a0);
@@ -247,7 +250,7 @@ TCN_LAYER void tcn_tile_4xn(const int8_t *const *x, const int8_t *w, int32_t nb,
         for (int32_t v = 0; v < 4; ++v) {
             if (v < nv) {
                 const int32x4_t m = vld1q_s32(q + 12 * v), l = vld1q_s32(q + 12 * v + 4), rr = vld1q_s32(q + 12 * v + 8);
-                r[v] = left ? tcn_requant4(acc[px][v], m, l, rr) : tcn_requant4_right(acc[px][v], m, rr);
+                r[v] = left ? tcn_requant4(acc[px][v], m, l, rr) : TCN_RQR(acc[px][v], m, rr);
             } else {
                 r[v] = vdupq_n_s32(0);
             }

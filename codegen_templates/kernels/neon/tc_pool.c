@@ -46,10 +46,26 @@ void tc_max_pool_s8(const tc_pool_params *p, const int8_t *in, int8_t *out)
     }
 }
 
-/* sums[c] = sum of channel c over the window (or the whole hw run), 16 channels per pass. */
+/* sums[c] = sum of channel c over the window (or the whole hw run), 16 channels per pass: in
+ * int16 for windows of up to 256 pixels (one widening add per 8 values), else int32. */
 static void tcn_window_sums(const int8_t *in, int32_t in_w, int32_t C, tcn_window w, int32_t *sums)
 {
     int32_t c = 0;
+    if ((w.y1 - w.y0) * (w.x1 - w.x0) <= 256) { /* int16 sums are exact: 256 * -128 fits */
+        for (; c + 16 <= C; c += 16) {
+            int16x8_t l = vdupq_n_s16(0), h = l;
+            for (int32_t y = w.y0; y < w.y1; ++y)
+                for (int32_t x = w.x0; x < w.x1; ++x) {
+                    const int8x16_t v = vld1q_s8(in + (y * in_w + x) * C + c);
+                    l = vaddw_s8(l, vget_low_s8(v));
+                    h = vaddw_high_s8(h, v);
+                }
+            vst1q_s32(sums + c, vmovl_s16(vget_low_s16(l)));
+            vst1q_s32(sums + c + 4, vmovl_high_s16(l));
+            vst1q_s32(sums + c + 8, vmovl_s16(vget_low_s16(h)));
+            vst1q_s32(sums + c + 12, vmovl_high_s16(h));
+        }
+    }
     for (; c + 16 <= C; c += 16) {
         int32x4_t s0 = vdupq_n_s32(0), s1 = s0, s2 = s0, s3 = s0;
         for (int32_t y = w.y0; y < w.y1; ++y)

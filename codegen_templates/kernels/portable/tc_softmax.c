@@ -1,14 +1,8 @@
 #include "tc_softmax.h"
 #include "tc_fixedpoint.h"
+#include "tc_softmax_fixed.h"
 
 /* gemmlowp fixed-point helpers. Raw int32 values; "Qm" means m integer bits, 31 - m fraction bits. */
-
-/* Saturating x * 2^n (gemmlowp SaturatingRoundingMultiplyByPOT, positive exponent). */
-static inline int32_t tc_sm_sat_shl(int32_t x, int n)
-{
-    const int64_t v = (int64_t)x * ((int64_t)1 << n);
-    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
-}
 
 /* exp(a), a Q0 in [-1/4, 0): Taylor expansion around -1/8. */
 static inline int32_t tc_sm_exp_quarter(int32_t a)
@@ -42,31 +36,6 @@ static inline int32_t tc_sm_exp_on_negative_values(int32_t a)
     return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + a) for a Q0 value a in [0, 1), as Q0: Newton-Raphson with 48/17 - 32/17 d. */
-static inline int32_t tc_sm_one_over_one_plus_x(int32_t a)
-{
-    const int64_t s = (int64_t)a + INT32_MAX;
-    const int32_t half_denominator = (int32_t)((s + (s >= 0 ? 1 : -1)) / 2);
-    int32_t x = 1515870810 + tc_sat_rounding_doubling_high_mul(half_denominator, -1010580540); /* Q2 */
-    for (int i = 0; i < 3; ++i) {
-        const int32_t half_denominator_times_x = tc_sat_rounding_doubling_high_mul(half_denominator, x);
-        const int32_t one_minus = ((int32_t)1 << 29) - half_denominator_times_x;
-        x = x + tc_sm_sat_shl(tc_sat_rounding_doubling_high_mul(x, one_minus), 2);
-    }
-    return tc_sm_sat_shl(x, 1);
-}
-
-static inline int tc_sm_clz32(uint32_t v)
-{
-    int n = 0;
-    if (v == 0) return 32;
-    while (!(v & 0x80000000u)) {
-        v <<= 1;
-        ++n;
-    }
-    return n;
-}
-
 /* x rescaled to Q5: MBQM with a left shift (x >= diff_min keeps it inside int32). */
 static inline int32_t tc_sm_scaled_diff(int32_t diff, int32_t multiplier, int32_t left_shift)
 {
@@ -92,12 +61,8 @@ void tc_softmax_s8(const int8_t *in, int32_t rows, int32_t depth, int32_t input_
             }
         }
         /* Reciprocal of the sum (sum >= 2^19 > 0: the row maximum contributes exp(0)). */
-        const int headroom_plus_one = tc_sm_clz32((uint32_t)sum_of_exps);
-        const int num_bits_over_unit = 12 - headroom_plus_one;
-        const int32_t shifted_sum_minus_one =
-            (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - ((uint32_t)1 << 31));
-        const int32_t shifted_scale = tc_sm_one_over_one_plus_x(shifted_sum_minus_one);
-        const int out_shift = num_bits_over_unit + 31 - 8;
+        int out_shift;
+        const int32_t shifted_scale = tc_sm_reciprocal(sum_of_exps, &out_shift);
         for (int32_t c = 0; c < depth; ++c) {
             const int32_t diff = (int32_t)x[c] - max_in_row;
             int32_t v = -128;
