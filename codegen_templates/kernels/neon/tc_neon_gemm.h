@@ -293,21 +293,41 @@ TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x
 #undef TCN_RQV
 }
 
-/* 4 pixels x nb channels for the last block (nb = 4, 8 or 12), and for every block of one-pixel
- * layers (nb up to 16; the 4 rows are then one pixel and GCC computes it once): nb / 4 weight
- * vectors per reduction quad, the same SDOTs by element; loops unrolled over the constant nb. */
+/* 1 pixel x 16 channels (one-pixel layers: fully connected): per 16 reduction values one input
+ * load and 4 four-register weight loads feed 16 SDOTs. The walk's other pointers are dummies. */
+#define TCN_SDOT_LANE1(L) "ld1 {v28.16b-v31.16b}, [%[w]], #64\n\t" TCN_SDOT_PIX(0, 1, 2, 3, "v24", L)
+TCN_LAYER void tcn_tile_1x16(const int8_t *x0, const int8_t *w, tcn_walk wk, const int32_t *bias, const int32_t *q,
+                             const tcn_out_stage *s, int8_t *o, int32_t n, int32_t left)
+{
+    const tcn_segs g = tcn_segments(wk);
+    int32_t acc[16] __attribute__((aligned(16)));
+    int32_t *ap = acc, rc, sc, kc;
+    const int8_t *x1 = x0, *x2 = x0, *x3 = x0;
+    __asm__ volatile("ld1 {v0.4s-v3.4s}, [%[b]]\n\t"
+                     TCN_ASM_WALK("ldr q24, [%[p0]], #16\n\t" TCN_SDOT_LANE1(0) TCN_SDOT_LANE1(1) TCN_SDOT_LANE1(2) TCN_SDOT_LANE1(3))
+                     "st1 {v0.4s-v3.4s}, [%[ap]]\n\t"
+                     : [p0] "+r"(x0), [p1] "+r"(x1), [p2] "+r"(x2), [p3] "+r"(x3), [w] "+r"(w), [ap] "+r"(ap),
+                       [rc] "=&r"(rc), [sc] "=&r"(sc), [kc] "=&r"(kc)
+                     : [b] "r"(bias), TCN_ASM_WALK_OPERANDS(g)
+                     : "memory", "v0", "v1", "v2", "v3", "v24", "v28", "v29", "v30", "v31");
+    tcn_store_n(o, tcn_narrow16(TCN_RQL(vld1q_s32(acc), q, 0, left), TCN_RQL(vld1q_s32(acc + 4), q, 1, left),
+                                TCN_RQL(vld1q_s32(acc + 8), q, 2, left), TCN_RQL(vld1q_s32(acc + 12), q, 3, left), s), n);
+}
+
+/* 4 pixels x nb channels for the last block (nb = 4, 8 or 12): nb / 4 weight vectors per reduction
+ * quad, the same SDOTs by element; loops unrolled over the constant nb. */
 TCN_LAYER void tcn_tile_4xn(const int8_t *const *x, const int8_t *w, int32_t nb, tcn_walk wk, const int32_t *bias,
                             const int32_t *q, const tcn_out_stage *s, int8_t *const *o, int32_t n, int32_t left)
 {
     const int32_t nv = nb / 4;
-    int32x4_t acc[4][4];
-#pragma GCC unroll 4
+    int32x4_t acc[4][3];
+#pragma GCC unroll 3
     for (int32_t v = 0; v < nv; ++v) acc[0][v] = acc[1][v] = acc[2][v] = acc[3][v] = vld1q_s32(bias + 4 * v);
     TCN_WALK_BEGIN(wk)
         const int8x16_t x0 = vld1q_s8(x[0] + k), x1 = vld1q_s8(x[1] + k), x2 = vld1q_s8(x[2] + k), x3 = vld1q_s8(x[3] + k);
 #define TCN_QUAD(L)                                                                                         \
     do {                                                                                                    \
-        _Pragma("GCC unroll 4") for (int32_t v = 0; v < nv; ++v) {                                          \
+        _Pragma("GCC unroll 3") for (int32_t v = 0; v < nv; ++v) {                                          \
             const int8x16_t wv = vld1q_s8(w + 16 * v);                                                      \
             acc[0][v] = vdotq_laneq_s32(acc[0][v], wv, x0, L);                                              \
             acc[1][v] = vdotq_laneq_s32(acc[1][v], wv, x1, L);                                              \
@@ -367,7 +387,7 @@ TCN_LAYER void tcn_gemm_tile(const tcn_gemm_params *p, const int8_t *const *x, t
         int8_t *oc[4] = {o[0] ? o[0] + c0 : 0, o[1] ? o[1] + c0 : 0, o[2] ? o[2] + c0 : 0, o[3] ? o[3] + c0 : 0};
         const int32_t n = p->out_c - c0 < 16 ? p->out_c - c0 : 16;
         if (p->out_h * p->out_w == 1) /* one pixel: no point in 4 */
-            tcn_tile_4xn(x, w, 16, wk, bias + c0, rq + 3 * c0, s, oc, n, p->left);
+            tcn_tile_1x16(x[0], w, wk, bias + c0, rq + 3 * c0, s, oc[0], n, p->left);
         else
             tcn_tile_4x16(x[0], x[1], x[2], x[3], w, wk, bias + c0, rq + 3 * c0, s, oc[0], oc[1], oc[2], oc[3], n, p->left);
     }
