@@ -19,7 +19,11 @@ from hypothesis import strategies as st
 
 from conftest import need
 from test_neon_layers import PHONES, _check, _out
+from tinyconv import reference
+from tinyconv.fixedpoint import quantize
+from tinyconv.harness import api
 from tinyconv.ir import QuantParams
+from tinyconv.pipeline import compile_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
 from ir_graphs import GraphBuilder  # noqa: E402
@@ -149,3 +153,22 @@ def test_gemm_drawn_layers_bit_exact(device, case, tmp_path_factory):
     if built is None:
         return  # the drawn window does not fit the input
     _check(*built, device, tmp_path_factory.mktemp("gemm"))
+
+
+@pytest.mark.device
+@pytest.mark.slow
+@pytest.mark.parametrize("device", list(PHONES))
+@pytest.mark.parametrize("opt", ["-O0", "-Os"])
+def test_gemm_tiles_at_other_optimisation_levels(device, opt, tmp_path):
+    """The assembler tiles take their walk sizes as constants folded from the layer's parameters;
+    at -O0 those are not constants and the tiles fall back to intrinsics, at -Os some inlining
+    differs: both build and stay bit-exact (a user's own build may use any level)."""
+    need(device)
+    g, calib = _graph(EXPLICIT[1])  # rows by a looping walk, 1x1 strided, one-pixel FC
+    target = PHONES[device]
+    c = compile_model(g, calib=calib, target=target, outdir=tmp_path / target)
+    s, z = c.graph.tensors["x"].quant.scalar()
+    xq = quantize(calib, s, z)
+    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
+    got = api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1), extra_cflags=(opt,)).outputs
+    assert np.array_equal(np.asarray(got).reshape(expected.shape), expected)

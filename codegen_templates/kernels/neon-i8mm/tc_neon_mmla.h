@@ -64,7 +64,8 @@ TCN_LAYER void tcn_tile_mmla(const int8_t *const *x, const int8_t *w, int32_t nb
 {
     const int32_t np = nb / 2;
     int32x4_t acc[2][8];
-    if (np == 8) { /* a full block: the assembler tile below */
+    const tcn_segs g = tcn_segments(wk);
+    if (np == 8 && TCN_CONST_WALK(g)) { /* a full block: the assembler tile above */
         int32_t a[2][8][4] __attribute__((aligned(16)));
         tcn_tile_mmla16(x, w, wk, bias, a);
 #pragma GCC unroll 8

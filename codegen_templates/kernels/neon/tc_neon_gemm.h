@@ -172,13 +172,17 @@ typedef struct {
     long seg_adj, row_adj;     /* pointer moves after a segment / after a row's last segment */
 } tcn_segs;
 
-static inline tcn_segs tcn_segments(tcn_walk wk)
+TCN_LAYER tcn_segs tcn_segments(tcn_walk wk)
 {
     const int32_t joined = wk.cs == wk.kc || wk.nw == 1, len = joined ? wk.nw * wk.kc : wk.kc;
     const int32_t segs = joined ? 1 : wk.nw;
     tcn_segs g = {wk.nh, segs, len / 16, (long)wk.cs - len, (long)wk.rs - (long)(segs - 1) * wk.cs - len};
     return g;
 }
+
+/* The assembler tiles need the walk's sizes as assembler constants: true once the layer's static
+ * const parameters are folded in (-O1 and up). Otherwise (-O0) the tiles fall back to intrinsics. */
+#define TCN_CONST_WALK(g) (__builtin_constant_p((g).rows) && __builtin_constant_p((g).segs) && __builtin_constant_p((g).steps))
 
 /* The walk in assembler, STEP (one 16-byte reduction step, advancing p0..p3 and the weights)
  * per step. Walks of at most TCN_UNROLL steps are unrolled whole with .rept (no loop counters; the
@@ -236,6 +240,52 @@ static inline tcn_segs tcn_segments(tcn_walk wk)
 #define TCN_ASM_WALK_OPERANDS(g) \
     [sa] "r"((g).seg_adj), [ra] "r"((g).row_adj), [R] "i"((g).rows), [S] "i"((g).segs), [T] "i"((g).steps)
 
+/* 4 pixels x nb channels with intrinsics, for the last block (nb = 4, 8 or 12), and for full blocks
+ * where the assembler tiles cannot be used (TCN_CONST_WALK): nb / 4 weight vectors per reduction
+ * quad, the same SDOTs by element; loops unrolled over the constant nb. */
+TCN_LAYER void tcn_tile_4xn(const int8_t *const *x, const int8_t *w, int32_t nb, tcn_walk wk, const int32_t *bias,
+                            const int32_t *q, const tcn_out_stage *s, int8_t *const *o, int32_t n, int32_t left)
+{
+    const int32_t nv = nb / 4;
+    int32x4_t acc[4][4];
+#pragma GCC unroll 4
+    for (int32_t v = 0; v < nv; ++v) acc[0][v] = acc[1][v] = acc[2][v] = acc[3][v] = vld1q_s32(bias + 4 * v);
+    TCN_WALK_BEGIN(wk)
+        const int8x16_t x0 = vld1q_s8(x[0] + k), x1 = vld1q_s8(x[1] + k), x2 = vld1q_s8(x[2] + k), x3 = vld1q_s8(x[3] + k);
+#define TCN_QUAD(L)                                                                                         \
+    do {                                                                                                    \
+        _Pragma("GCC unroll 4") for (int32_t v = 0; v < nv; ++v) {                                          \
+            const int8x16_t wv = vld1q_s8(w + 16 * v);                                                      \
+            acc[0][v] = vdotq_laneq_s32(acc[0][v], wv, x0, L);                                              \
+            acc[1][v] = vdotq_laneq_s32(acc[1][v], wv, x1, L);                                              \
+            acc[2][v] = vdotq_laneq_s32(acc[2][v], wv, x2, L);                                              \
+            acc[3][v] = vdotq_laneq_s32(acc[3][v], wv, x3, L);                                              \
+        }                                                                                                   \
+        w += 16 * nv;                                                                                       \
+    } while (0)
+        TCN_QUAD(0);
+        TCN_QUAD(1);
+        TCN_QUAD(2);
+        TCN_QUAD(3);
+#undef TCN_QUAD
+    }
+#pragma GCC unroll 4
+    for (int32_t px = 0; px < 4; ++px) {
+        if (!o[px]) continue;
+        int32x4_t r[4];
+#pragma GCC unroll 4
+        for (int32_t v = 0; v < 4; ++v) {
+            if (v < nv) {
+                const int32x4_t m = vld1q_s32(q + 12 * v), l = vld1q_s32(q + 12 * v + 4), rr = vld1q_s32(q + 12 * v + 8);
+                r[v] = left ? tcn_requant4(acc[px][v], m, l, rr) : TCN_RQR(acc[px][v], m, rr);
+            } else {
+                r[v] = vdupq_n_s32(0);
+            }
+        }
+        tcn_store_n(o[px], tcn_narrow16(r[0], r[1], r[2], r[3], s), n);
+    }
+}
+
 /* 16 SDOTs by element: lane L of the 4 pixels' inputs (v24-v27) times 4 weight vectors (v28-v31,
  * 4 channels each) into accumulator v(4 * pixel + vector). */
 #define TCN_SD(acc, wv, xv, L) "sdot v" #acc ".4s, " wv ".16b, " xv ".4b[" #L "]\n\t"
@@ -253,6 +303,12 @@ TCN_LAYER void tcn_tile_4x16(const int8_t *x0, const int8_t *x1, const int8_t *x
                           int8_t *o0, int8_t *o1, int8_t *o2, int8_t *o3, int32_t n, int32_t left)
 {
     const tcn_segs g = tcn_segments(wk);
+    if (!TCN_CONST_WALK(g)) {
+        const int8_t *const x[4] = {x0, x1, x2, x3};
+        int8_t *const o[4] = {o0, o1, o2, o3};
+        tcn_tile_4xn(x, w, 16, wk, bias, q, s, o, n, left);
+        return;
+    }
     int32_t acc[64] __attribute__((aligned(16)));
     int32_t *ap = acc, rc, sc, kc;
     __asm__ volatile("ld1 {v0.4s-v3.4s}, [%[b]]\n\t"
@@ -300,6 +356,12 @@ TCN_LAYER void tcn_tile_1x16(const int8_t *x0, const int8_t *w, tcn_walk wk, con
                              const tcn_out_stage *s, int8_t *o, int32_t n, int32_t left)
 {
     const tcn_segs g = tcn_segments(wk);
+    if (!TCN_CONST_WALK(g)) {
+        const int8_t *const x[4] = {x0, x0, x0, x0};
+        int8_t *const oo[4] = {o, 0, 0, 0};
+        tcn_tile_4xn(x, w, 16, wk, bias, q, s, oo, n, left);
+        return;
+    }
     int32_t acc[16] __attribute__((aligned(16)));
     int32_t *ap = acc, rc, sc, kc;
     const int8_t *x1 = x0, *x2 = x0, *x3 = x0;
@@ -312,51 +374,6 @@ TCN_LAYER void tcn_tile_1x16(const int8_t *x0, const int8_t *w, tcn_walk wk, con
                      : "memory", "v0", "v1", "v2", "v3", "v24", "v28", "v29", "v30", "v31");
     tcn_store_n(o, tcn_narrow16(TCN_RQL(vld1q_s32(acc), q, 0, left), TCN_RQL(vld1q_s32(acc + 4), q, 1, left),
                                 TCN_RQL(vld1q_s32(acc + 8), q, 2, left), TCN_RQL(vld1q_s32(acc + 12), q, 3, left), s), n);
-}
-
-/* 4 pixels x nb channels for the last block (nb = 4, 8 or 12): nb / 4 weight vectors per reduction
- * quad, the same SDOTs by element; loops unrolled over the constant nb. */
-TCN_LAYER void tcn_tile_4xn(const int8_t *const *x, const int8_t *w, int32_t nb, tcn_walk wk, const int32_t *bias,
-                            const int32_t *q, const tcn_out_stage *s, int8_t *const *o, int32_t n, int32_t left)
-{
-    const int32_t nv = nb / 4;
-    int32x4_t acc[4][3];
-#pragma GCC unroll 3
-    for (int32_t v = 0; v < nv; ++v) acc[0][v] = acc[1][v] = acc[2][v] = acc[3][v] = vld1q_s32(bias + 4 * v);
-    TCN_WALK_BEGIN(wk)
-        const int8x16_t x0 = vld1q_s8(x[0] + k), x1 = vld1q_s8(x[1] + k), x2 = vld1q_s8(x[2] + k), x3 = vld1q_s8(x[3] + k);
-#define TCN_QUAD(L)                                                                                         \
-    do {                                                                                                    \
-        _Pragma("GCC unroll 3") for (int32_t v = 0; v < nv; ++v) {                                          \
-            const int8x16_t wv = vld1q_s8(w + 16 * v);                                                      \
-            acc[0][v] = vdotq_laneq_s32(acc[0][v], wv, x0, L);                                              \
-            acc[1][v] = vdotq_laneq_s32(acc[1][v], wv, x1, L);                                              \
-            acc[2][v] = vdotq_laneq_s32(acc[2][v], wv, x2, L);                                              \
-            acc[3][v] = vdotq_laneq_s32(acc[3][v], wv, x3, L);                                              \
-        }                                                                                                   \
-        w += 16 * nv;                                                                                       \
-    } while (0)
-        TCN_QUAD(0);
-        TCN_QUAD(1);
-        TCN_QUAD(2);
-        TCN_QUAD(3);
-#undef TCN_QUAD
-    }
-#pragma GCC unroll 4
-    for (int32_t px = 0; px < 4; ++px) {
-        if (!o[px]) continue;
-        int32x4_t r[4];
-#pragma GCC unroll 4
-        for (int32_t v = 0; v < 4; ++v) {
-            if (v < nv) {
-                const int32x4_t m = vld1q_s32(q + 12 * v), l = vld1q_s32(q + 12 * v + 4), rr = vld1q_s32(q + 12 * v + 8);
-                r[v] = left ? tcn_requant4(acc[px][v], m, l, rr) : TCN_RQR(acc[px][v], m, rr);
-            } else {
-                r[v] = vdupq_n_s32(0);
-            }
-        }
-        tcn_store_n(o[px], tcn_narrow16(r[0], r[1], r[2], r[3], s), n);
-    }
 }
 
 #include "tc_neon_mmla.h" /* SMMLA tiles on i8mm targets (kernels/neon-i8mm), else none */
@@ -409,7 +426,7 @@ TCN_LAYER void tcn_gemm_tile(const tcn_gemm_params *p, const int8_t *const *x, t
 
 static inline void tcn_fill16(int8_t *d, int8x16_t v, int32_t n) /* n: a multiple of 16 */
 {
-    for (; n >= 32; n -= 32, d += 32) vst1q_s8_x2(d, (int8x16x2_t){{v, v}});
+    for (; n >= 32; n -= 32, d += 32) { const int8x16x2_t vv = {{v, v}}; vst1q_s8_x2(d, vv); }
     if (n) vst1q_s8(d, v);
 }
 
