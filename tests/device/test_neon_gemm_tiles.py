@@ -3,7 +3,7 @@ on both emulated phone cores, byte for byte against the NumPy reference. Each ca
 conv -> 1x1 conv -> fully connected whose shapes send the layers down every path: row tiles read
 from the input or from a zero-point-padded copy (strides, dilations, uneven pads, rows not a
 multiple of 4 so the last tile overlaps), the im2col fallback (rows under 4 pixels, a padded copy
-over TCN_PAD_MAX), 1x1 layers in place and strided, one-pixel layers (the 1 x 16 tile), walks
+over TCN_PAD_MAX), 1x1 layers in place (in_c a multiple of 16 or not) and strided, one-pixel layers (the 1 x 16 tile), walks
 unrolled whole and walks that loop (rows, dilated segments, 4-step blocks and their remainder),
 16-channel blocks and 4/8/12-channel remainders, left shifts and clamps."""
 
@@ -37,9 +37,8 @@ def _conv_path(h, w, cin, kh, kw, s, d, pads):
     oh, ow = _out(h, kh, s[0], d[0], pads[0], pads[2]), _out(w, kw, s[1], d[1], pads[1], pads[3])
     if oh * ow == 1:
         return "one-pixel"
-    direct = kh == kw == 1 and s == (1, 1) and not any(pads) and cin % 16 == 0
-    if direct:
-        return "direct"
+    if kh == kw == 1 and s == (1, 1) and not any(pads):  # read in place; the last pixels copied if cin % 16
+        return "direct" if cin % 16 == 0 else "direct-tail"
     if cin % 16 or ow < 4:
         return "im2col"
     src_h, src_w = (oh - 1) * s[0] + (kh - 1) * d[0] + 1, (ow - 1) * s[1] + (kw - 1) * d[1] + 1
@@ -111,6 +110,7 @@ EXPLICIT = [
     _case(h=40, w=40, cin=64, k=(3, 3), c1=16, s2=2, c2=16, act=None),  # padded copy over TCN_PAD_MAX: im2col
     _case(h=3, w=3, cin=16, pads=(0, 0, 0, 0), c1=48, c2=16),  # one output pixel: the 1 x 16 tile
     _case(h=5, w=12, cin=20, k=(2, 3), s=(1, 2), c1=12, c2=40),  # in_c not a multiple of 16: im2col; 4/8/12 remainders
+    _case(h=5, w=7, cin=20, k=(1, 1), pads=(0, 0, 0, 0), c1=24, c2=8, zp=-1),  # 1x1 in place over 32 bytes, tails copied
 ]
 
 
@@ -126,7 +126,7 @@ def test_explicit_cases_reach_every_gemm_path():
             if path.startswith("rows"):
                 dilated = d[1] > 1 and kw > 1  # one segment per tap
                 walks.add(("unrolled" if _steps(kh, kw, cin) <= TCN_UNROLL else "loop", dilated))
-    assert paths == {"rows", "rows-padded", "direct", "im2col", "one-pixel"}
+    assert paths == {"rows", "rows-padded", "direct", "direct-tail", "im2col", "one-pixel"}
     assert walks == {("unrolled", False), ("unrolled", True), ("loop", False), ("loop", True)}
 
 

@@ -33,7 +33,7 @@ typedef struct {
     int32_t out_h, out_w, out_c;
     int32_t k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
     int32_t k, kp;     /* reduction length k_h * k_w * in_c, and padded to a multiple of 16 */
-    int32_t direct;    /* pixels read in place (1x1, stride 1, no padding, in_c == kp) */
+    int32_t direct;    /* pixels read in place (1x1, stride 1, no padding) */
     int32_t left;      /* some channel's requantization shifts left (else SQSHL is skipped) */
     int32_t mmla;      /* i8mm packing: SMMLA tiles (bias in channel-pair layout) */
     int32_t in_zp;     /* input zero point: the value of padded taps */
@@ -504,13 +504,24 @@ TCN_LAYER void tcn_conv_gemm_s8(const tcn_gemm_params *p, const int8_t *in, cons
         tcn_conv_rows(p, src, tcn_src_w(p), w, bias, rq, &s, out);
         return;
     }
-    if (p->direct) { /* 1x1, stride 1, unpadded: pixel j's reduction row is the pixel itself */
+    if (p->direct) {
+        /* 1x1, stride 1, unpadded: pixel j's reduction row is read in place, kp bytes from the
+         * pixel (past in_c they are the next pixels' values, times zero weights). The last pixels,
+         * whose kp bytes would run past the input, are copied into zero-padded rows. */
+        const int32_t C = p->in_c, safe = npix - (kp + C - 1) / C + 1;
         const tcn_walk linear = {1, 1, 0, 0, kp};
+        int8_t col[C == kp ? 16 : 4 * kp] __attribute__((aligned(16)));
+        if (C != kp) tcn_fill16(col, vdupq_n_s8(0), 4 * kp);
         for (int32_t px = 0; px < npix; px += 4) {
             const int8_t *x[4];
             int8_t *o[4];
             for (int32_t j = 0; j < 4; ++j) {
-                x[j] = in + (px + j < npix ? px + j : npix - 1) * kp;
+                const int32_t pj = px + j < npix ? px + j : npix - 1;
+                x[j] = in + pj * C;
+                if (C != kp && pj >= safe) {
+                    tcn_copy(col + j * kp, x[j], C);
+                    x[j] = col + j * kp;
+                }
                 o[j] = px + j < npix ? out + (px + j) * p->out_c : 0;
             }
             tcn_gemm_tile(p, x, linear, w, bias, rq, &s, o);
