@@ -28,8 +28,8 @@ from tinyconv.pipeline import compile_model
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
 from ir_graphs import GraphBuilder  # noqa: E402
 
-TCN_PAD_MAX = 96 * 1024  # kernels/neon/tc_neon_gemm.h
-TCN_UNROLL = 12
+TCN_PAD_MAX = 96 * 1024  # the same constants as kernels/neon/tc_neon_gemm.h
+TCN_UNROLL = 18
 
 
 def _conv_path(h, w, cin, kh, kw, s, d, pads):
@@ -104,7 +104,7 @@ def _case(**kw):
 EXPLICIT = [
     _case(),  # padded rows (out_w 9: overlapping last tile), 9-step walk unrolled whole, 1x1 in place
     _case(h=7, w=10, cin=48, pads=(0, 0, 0, 0), c1=32, s2=2, c2=40, left=True, zp=1),  # rows from the input, 27 steps looping; 1x1 strided by rows
-    _case(h=11, w=13, cin=32, s=(2, 2), d=(2, 2), pads=(2, 1, 0, 2), c1=19, act=(0.0, 6.0), zp=-1),  # dilated: 3 segments per row
+    _case(h=11, w=13, cin=64, s=(2, 2), d=(2, 2), pads=(2, 1, 0, 2), c1=19, act=(0.0, 6.0), zp=-1),  # dilated: 3 segments per row, looping
     _case(h=6, w=9, cin=16, d=(1, 2), pads=(1, 2, 1, 2), c1=32, s2=2),  # dilated, 9 steps unrolled whole
     _case(h=6, w=3, cin=32, c1=24, c2=8),  # rows under 4 pixels: by taps inside, im2col at the border
     _case(h=40, w=40, cin=64, k=(3, 3), c1=16, s2=2, c2=16, act=None),  # padded copy over TCN_PAD_MAX: im2col

@@ -192,7 +192,7 @@ TCN_LAYER tcn_segs tcn_segments(tcn_walk wk)
  * GCC sizes an asm statement by its line count to choose between short and long branches around
  * it, so the template ends with (unassembled) copies of STEP: its line count stays above the code
  * the .rept blocks really emit. */
-#define TCN_UNROLL 12
+#define TCN_UNROLL 18
 #define TCN_STR_(x) #x
 #define TCN_STR(x) TCN_STR_(x)
 #define TCN_ASM_WALK(STEP)                                                                               \
@@ -234,7 +234,7 @@ TCN_LAYER tcn_segs tcn_segments(tcn_walk wk)
     "b.ne 1b\n\t"                                                                                        \
     ".endif\n\t"                                                                                         \
     ".endif\n\t"                                                                                         \
-    ".if 0\n\t" STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP ".endif\n\t"
+    ".if 0\n\t" STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP STEP ".endif\n\t"
 #define TCN_ASM_ADD(d) \
     "add %[p0], %[p0], %[" d "]\n\tadd %[p1], %[p1], %[" d "]\n\tadd %[p2], %[p2], %[" d "]\n\tadd %[p3], %[p3], %[" d "]\n\t"
 #define TCN_ASM_WALK_OPERANDS(g) \
