@@ -9,8 +9,9 @@
 
 #define TCN_HAVE_MMLA 1
 
-/* One SMMLA reduction step of a full 16-channel block: lane pairs j (channel pairs 4h..4h+3) of
- * weights v28-v31 times the pixel pairs' operands A (pixels 0, 1) and B (pixels 2, 3). */
+/* One SMMLA reduction step (16 reduction values) of a full 16-channel block: the pixel pairs'
+ * 2x8 operands, A (pixels 0, 1; v16 for values 0-7, v17 for 8-15) and B (pixels 2, 3; v18, v19),
+ * times 4 channel pairs of weights per four-register load (v28-v31). */
 #define TCN_MM(acc, A, wv) "smmla v" #acc ".4s, " A ".16b, " wv ".16b\n\t"
 #define TCN_MM_QUAD(a0, a1, a2, a3, b0, b1, b2, b3, A, B)                                                  \
     "ld1 {v28.16b-v31.16b}, [%[w]], #64\n\t" TCN_MM(a0, A, "v28") TCN_MM(b0, B, "v28") TCN_MM(a1, A, "v29") \
@@ -72,37 +73,37 @@ TCN_LAYER void tcn_tile_mmla(const int8_t *const *x, const int8_t *w, int32_t nb
         for (int32_t j = 0; j < 8; ++j) acc[0][j] = vld1q_s32(a[0][j]), acc[1][j] = vld1q_s32(a[1][j]);
     } else {
 #pragma GCC unroll 8
-    for (int32_t j = 0; j < np; ++j) acc[0][j] = acc[1][j] = vld1q_s32(bias + 4 * j);
-    TCN_WALK_BEGIN(wk)
-        const int64x2_t v0 = vreinterpretq_s64_s8(vld1q_s8(x[0] + k)), v1 = vreinterpretq_s64_s8(vld1q_s8(x[1] + k));
-        const int64x2_t v2 = vreinterpretq_s64_s8(vld1q_s8(x[2] + k)), v3 = vreinterpretq_s64_s8(vld1q_s8(x[3] + k));
-        const int8x16_t a_lo = vreinterpretq_s8_s64(vzip1q_s64(v0, v1)), a_hi = vreinterpretq_s8_s64(vzip2q_s64(v0, v1));
-        const int8x16_t b_lo = vreinterpretq_s8_s64(vzip1q_s64(v2, v3)), b_hi = vreinterpretq_s8_s64(vzip2q_s64(v2, v3));
-        /* weights 4 vectors per LD1 where the channel pairs allow (np = 8: a full block) */
-#define TCN_MMLA_HALF(a, b)                                                                              \
-    do {                                                                                                 \
-        if (np == 8) {                                                                                   \
-            const int8x16x4_t w0 = vld1q_s8_x4(w), w1 = vld1q_s8_x4(w + 64);                             \
-            _Pragma("GCC unroll 4") for (int32_t j = 0; j < 4; ++j) {                                    \
-                acc[0][j] = vmmlaq_s32(acc[0][j], a, w0.val[j]);                                         \
-                acc[1][j] = vmmlaq_s32(acc[1][j], b, w0.val[j]);                                         \
-                acc[0][j + 4] = vmmlaq_s32(acc[0][j + 4], a, w1.val[j]);                                 \
-                acc[1][j + 4] = vmmlaq_s32(acc[1][j + 4], b, w1.val[j]);                                 \
-            }                                                                                            \
-        } else {                                                                                         \
-            _Pragma("GCC unroll 8") for (int32_t j = 0; j < np; ++j) {                                   \
-                const int8x16_t wv = vld1q_s8(w + 16 * j);                                               \
-                acc[0][j] = vmmlaq_s32(acc[0][j], a, wv);                                                \
-                acc[1][j] = vmmlaq_s32(acc[1][j], b, wv);                                                \
-            }                                                                                            \
-        }                                                                                                \
-        w += 16 * np;                                                                                    \
-    } while (0)
-        TCN_MMLA_HALF(a_lo, b_lo);
-        __asm__ volatile("" ::: "memory"); /* keep the next weights' loads here (register pressure) */
-        TCN_MMLA_HALF(a_hi, b_hi);
+        for (int32_t j = 0; j < np; ++j) acc[0][j] = acc[1][j] = vld1q_s32(bias + 4 * j);
+        TCN_WALK_BEGIN(wk)
+            const int64x2_t v0 = vreinterpretq_s64_s8(vld1q_s8(x[0] + k)), v1 = vreinterpretq_s64_s8(vld1q_s8(x[1] + k));
+            const int64x2_t v2 = vreinterpretq_s64_s8(vld1q_s8(x[2] + k)), v3 = vreinterpretq_s64_s8(vld1q_s8(x[3] + k));
+            const int8x16_t a_lo = vreinterpretq_s8_s64(vzip1q_s64(v0, v1)), a_hi = vreinterpretq_s8_s64(vzip2q_s64(v0, v1));
+            const int8x16_t b_lo = vreinterpretq_s8_s64(vzip1q_s64(v2, v3)), b_hi = vreinterpretq_s8_s64(vzip2q_s64(v2, v3));
+            /* weights 4 vectors per LD1 where the channel pairs allow (np = 8: a full block) */
+#define TCN_MMLA_HALF(a, b)                                                                                     \
+        do {                                                                                                    \
+            if (np == 8) {                                                                                      \
+                const int8x16x4_t w0 = vld1q_s8_x4(w), w1 = vld1q_s8_x4(w + 64);                                \
+                _Pragma("GCC unroll 4") for (int32_t j = 0; j < 4; ++j) {                                       \
+                    acc[0][j] = vmmlaq_s32(acc[0][j], a, w0.val[j]);                                            \
+                    acc[1][j] = vmmlaq_s32(acc[1][j], b, w0.val[j]);                                            \
+                    acc[0][j + 4] = vmmlaq_s32(acc[0][j + 4], a, w1.val[j]);                                    \
+                    acc[1][j + 4] = vmmlaq_s32(acc[1][j + 4], b, w1.val[j]);                                    \
+                }                                                                                               \
+            } else {                                                                                            \
+                _Pragma("GCC unroll 8") for (int32_t j = 0; j < np; ++j) {                                      \
+                    const int8x16_t wv = vld1q_s8(w + 16 * j);                                                  \
+                    acc[0][j] = vmmlaq_s32(acc[0][j], a, wv);                                                   \
+                    acc[1][j] = vmmlaq_s32(acc[1][j], b, wv);                                                   \
+                }                                                                                               \
+            }                                                                                                   \
+            w += 16 * np;                                                                                       \
+        } while (0)
+            TCN_MMLA_HALF(a_lo, b_lo);
+            __asm__ volatile("" ::: "memory"); /* keep the next weights' loads here (register pressure) */
+            TCN_MMLA_HALF(a_hi, b_hi);
 #undef TCN_MMLA_HALF
-    }
+        }
     }
     /* acc[i][j] lanes: (pixel 2i, channel 2j), (2i, 2j+1), (2i+1, 2j), (2i+1, 2j+1) */
 #pragma GCC unroll 4
