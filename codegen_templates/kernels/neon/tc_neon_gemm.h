@@ -512,7 +512,13 @@ TCN_LAYER void tcn_conv_gemm_s8(const tcn_gemm_params *p, const int8_t *in, cons
         const tcn_walk linear = {1, 1, 0, 0, kp};
         int8_t col[C == kp ? 16 : 4 * kp] __attribute__((aligned(16)));
         if (C != kp) tcn_fill16(col, vdupq_n_s8(0), 4 * kp);
-        for (int32_t px = 0; px < npix; px += 4) {
+        int32_t px = 0;
+        for (; px + 4 <= safe; px += 4) { /* 4 whole pixels read in place: no checks */
+            const int8_t *const x[4] = {in + px * C, in + (px + 1) * C, in + (px + 2) * C, in + (px + 3) * C};
+            int8_t *const o[4] = {out + px * p->out_c, out + (px + 1) * p->out_c, out + (px + 2) * p->out_c, out + (px + 3) * p->out_c};
+            tcn_gemm_tile(p, x, linear, w, bias, rq, &s, o);
+        }
+        for (; px < npix; px += 4) {
             const int8_t *x[4];
             int8_t *o[4];
             for (int32_t j = 0; j < 4; ++j) {
