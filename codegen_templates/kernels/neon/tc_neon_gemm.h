@@ -7,9 +7,10 @@
  * targets, for layers of more than one pixel), full 16-channel tiles in inline assembler. Layers
  * with in_c a multiple of 16 and rows of at least 4 output pixels take row tiles read tap by tap
  * from the input, or from a zero-point-padded copy of it when windows leave it; 1x1 stride-1
- * unpadded layers with in_c a multiple of 16 read their pixels in place; the others go through an
- * im2col row per pixel in which padded taps hold the input zero point (so the folded bias stays
- * exact) and the reduction is zero-padded to kp (multiple of 16).
+ * unpadded layers read their pixels in place (kp bytes each; past in_c they meet zero weights);
+ * the others read windows inside the input by taps and the rest through an im2col row per pixel
+ * in which padded taps hold the input zero point (so the folded bias stays exact) and the
+ * reduction is zero-padded to kp (multiple of 16).
  * Depthwise (channel multiplier 1): 16 channels per vector, packed [tap][channel] weights.
  * The kernels are defined here, inlined into each layer (tc_neon_gemm.c has no code). */
 #ifndef TC_NEON_GEMM_H
