@@ -118,7 +118,8 @@ def test_explicit_cases_reach_every_gemm_path():
     """The explicit device cases below cover every driver and walk form (no device needed)."""
     paths, walks = set(), set()
     for c in EXPLICIT:
-        oh, ow = _out(c["h"], c["k"][0], c["s"][0], c["d"][0], c["pads"][0], c["pads"][2]), _out(c["w"], c["k"][1], c["s"][1], c["d"][1], c["pads"][1], c["pads"][3])
+        oh = _out(c["h"], c["k"][0], c["s"][0], c["d"][0], c["pads"][0], c["pads"][2])
+        ow = _out(c["w"], c["k"][1], c["s"][1], c["d"][1], c["pads"][1], c["pads"][3])
         convs = [(c["h"], c["w"], c["cin"], *c["k"], c["s"], c["d"], c["pads"]), (oh, ow, c["c1"], 1, 1, (c["s2"],) * 2, (1, 1), (0,) * 4)]
         for h, w, cin, kh, kw, s, d, pads in convs:
             path = _conv_path(h, w, cin, kh, kw, s, d, pads)
