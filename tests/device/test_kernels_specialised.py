@@ -5,7 +5,7 @@ wider ones (one chunk up to 288 values, and chunked beyond), pointwise, depthwis
 multiplier 1 and 2 (4-channel groups plus a remainder), every stride / padding / dilation class,
 fully connected (4-row groups plus a remainder, odd K), residual add through tables, global
 average pooling. Requantization is forced through the edge cases: per-channel shifts 0, +1, -1,
--24, -25, -31, a dead channel (multiplier 0), clamps that do not start at the zero point, and
+-24, -25, -31, a dead channel (multiplier 0), clamps below, at and above the zero point, and
 input offsets of -127 and 128 (inputs all negative / all positive)."""
 
 from __future__ import annotations
@@ -98,7 +98,9 @@ def force_edges(g, rng):
         # a left shift only where the accumulator cannot saturate it (as real models)
         shift = np.where(shift > 0, -1, shift) if n.name == "dense" else shift
         q["multiplier"], q["shift"] = mult.astype(np.int32), shift.astype(np.int32)
-        lo = int(rng.integers(-128, 0))
+        # below the zero point (the full right form), at it or just above (a fused ReLU: the short one)
+        zp = int(q["output_offset"])
+        lo = int(rng.choice([rng.integers(-128, 0), zp, min(zp + 3, 126)]))
         q["act_min"], q["act_max"] = lo, int(rng.integers(lo + 1, 128))
 
 
@@ -150,8 +152,9 @@ def tie_channels():
 
 
 def test_requantization_ties_on_device(tmp_path):
-    """The assembly tc_rq_apply_right (and the C tc_rq_apply of a layer with a shift-0 channel) on
-    the accumulators where an off-by-one in either rounding step shows, on qemu-m4."""
+    """The assembly tc_rq_apply_right, its short form under a clamp at the zero point, and the C
+    tc_rq_apply of a layer with a shift-0 channel, on the accumulators where an off-by-one in
+    either rounding step shows, on qemu-m4."""
     need("qemu-m4")
     chans = tie_channels()
     b = GraphBuilder("ties", (1, 1, 256, 1))
@@ -170,11 +173,17 @@ def test_requantization_ties_on_device(tmp_path):
     xq = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256, 1)
     want = reference.run_batch(q, xq).reshape(-1)
     assert len(set(want.tolist())) > 3  # the sweep crosses results, not one clamped value
-    for any_form in (False, True):
+    for form in ("right", "right-floor", "any"):
+        if form == "right-floor":  # a clamp at the zero point: tc_rq_apply_right_floor, no sign correction
+            qa["act_min"] = 0
+            want = reference.run_batch(q, xq).reshape(-1)
+            assert np.count_nonzero(want == 0) > 256 and len(set(want.tolist())) > 3
+        any_form = form == "any"
         if any_form:  # one shift-0 channel puts the whole layer on tc_rq_apply
             qa["multiplier"][0], qa["shift"][0] = 1 << 30, 0
+            qa["act_min"] = -128
             want = reference.run_batch(q, xq).reshape(-1)
-        lib = codegen.generate(q, memory.plan_memory(q), get_target("cortex-m4"), tmp_path / str(any_form), options=Options("speed"))
+        lib = codegen.generate(q, memory.plan_memory(q), get_target("cortex-m4"), tmp_path / form, options=Options("speed"))
         assert lib.manifest["layers"][0]["kernel"] == ("dsp-inline-w16-rq" if any_form else "dsp-inline-w16-rq-right")
         got = np.asarray(api.run_inputs(lib.outdir, "qemu-m4", xq.reshape(1, -1)).outputs).reshape(-1)
         bad = np.nonzero(got != want)[0]
