@@ -100,7 +100,7 @@ def force_edges(g, rng):
         q["multiplier"], q["shift"] = mult.astype(np.int32), shift.astype(np.int32)
         # below the zero point (the full right form), at it or just above (a fused ReLU: the short one)
         zp = int(q["output_offset"])
-        lo = int(rng.choice([rng.integers(-128, 0), zp, min(zp + 3, 126)]))
+        lo = min(int(rng.choice([rng.integers(-128, 0), zp, zp + 3])), 126)
         q["act_min"], q["act_max"] = lo, int(rng.integers(lo + 1, 128))
 
 

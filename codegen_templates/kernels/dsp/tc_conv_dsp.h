@@ -293,6 +293,23 @@ TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *bu
     }
 }
 
+/* Both pixels' outputs (o, o + out_c) of every channel pair from the int16 weights (out_c even):
+ * pointers walk weights, biases and outputs, so the only per-pair work outside tcd_block2x2 is
+ * the 4 requantizations. */
+TCD_INL void tcd_conv_pairs_w16(const tc_conv_params *p, const int32_t *buf, int32_t K, const int32_t *bias,
+                                const int32_t *mult, const int32_t *shift, int8_t *o)
+{
+    const int32_t *wq = (const int32_t *)p->wpack;
+    for (int32_t oc = 0; oc < p->out_c; oc += 2, o += 2, wq += K) {
+        int32_t s0 = bias ? bias[oc] : 0, s1 = bias ? bias[oc + 1] : 0, s2 = s0, s3 = s1;
+        tcd_block2x2(buf, NULL, NULL, wq, K, &s0, &s1, &s2, &s3);
+        o[0] = tc_conv_requant_ch(s0, oc, mult, shift, p);
+        o[1] = tc_conv_requant_ch(s1, oc + 1, mult, shift, p);
+        o[p->out_c] = tc_conv_requant_ch(s2, oc, mult, shift, p);
+        o[p->out_c + 1] = tc_conv_requant_ch(s3, oc + 1, mult, shift, p);
+    }
+}
+
 /* K <= TCD_K: one chunk. */
 TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                            const int32_t *mult, const int32_t *shift, int8_t *out)
@@ -320,6 +337,10 @@ TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
             }
         }
         int8_t *o0 = out + pix * p->out_c, *o1 = o0 + (two ? p->out_c : 0);
+        if (TCD_SPEED && p->wpack && two && (p->out_c & 1) == 0) {
+            tcd_conv_pairs_w16(p, buf, K, bias, mult, shift, o0);
+            continue;
+        }
         for (int32_t oc = 0; oc < p->out_c; oc += 2) {
             const int32_t pair = oc + 1 < p->out_c;
             const int8_t *wa = w + oc * K, *wb = pair ? wa + K : wa;
