@@ -2,7 +2,8 @@
 every layer's output equals the NumPy int8 reference byte for byte, on hypothesis-generated
 chains that reach every variant: dense convs with 1..5 input channels (word-copied rows) and
 wider ones (one chunk up to 288 values, and chunked beyond), pointwise, depthwise with channel
-multiplier 1 and 2 (4-channel groups plus a remainder), every stride / padding / dilation class,
+multiplier 1 and 2 (4-channel groups plus a remainder; borders peeled and deeper than peeled),
+every stride / padding / dilation class,
 fully connected (4-row groups plus a remainder, odd K), residual add through tables, global
 average pooling. Requantization is forced through the edge cases: per-channel shifts 0, +1, -1,
 -24, -25, -31, a dead channel (multiplier 0), clamps below, at and above the zero point, and
@@ -46,13 +47,15 @@ def chains(draw):
     dil = draw(st.sampled_from([(1, 1), (2, 1), (2, 2)]))
     mult = draw(st.sampled_from([1, 1, 2]))
     dw_stride = draw(st.sampled_from([(1, 1), (2, 2)]))
+    # depthwise padding: the usual, one-sided, and deeper than the 4 peeled border rows / columns
+    dw_pad = draw(st.sampled_from([(1, 1, 1, 1), (1, 1, 1, 1), (0, 0, 2, 2), (5, 9, 6, 10)]))
     wide = draw(st.sampled_from([17, 33, 40]))  # 3x3 x wide: 153 / 297 / 360 values (one chunk / chunked)
     fc_out = draw(st.integers(1, 11))
     oh = _out(h, k[0], stride[0], dil[0], pad[0], pad[2])
     ow = _out(w, k[1], stride[1], dil[1], pad[1], pad[3])
     assume(oh > 0 and ow > 0)
     return dict(h=h, w=w, cin=cin, c1=c1, k=k, stride=stride, pad=pad, dil=dil, mult=mult, dw_stride=dw_stride,
-                wide=wide, fc_out=fc_out, seed=draw(st.integers(0, 2**16)))  # fmt: skip
+                dw_pad=dw_pad, wide=wide, fc_out=fc_out, seed=draw(st.integers(0, 2**16)))  # fmt: skip
 
 
 def _out(n, k, s, d, lo, hi):
@@ -71,7 +74,7 @@ def build(p):
     kh, kw = p["k"]
     y = conv("first", "x", (p["c1"], kh, kw, p["cin"]), p["stride"], p["pad"], dil=p["dil"], act=(0.0, 6.0))
     c1 = p["c1"]
-    y = conv("dw", y, (c1 * p["mult"], 3, 3, 1), p["dw_stride"], (1, 1, 1, 1), groups=c1, act=(0.0, None))
+    y = conv("dw", y, (c1 * p["mult"], 3, 3, 1), p["dw_stride"], p["dw_pad"], groups=c1, act=(0.0, None))
     y = conv("pw", y, (p["wide"], 1, 1, c1 * p["mult"]))
     r = conv("dense", y, (p["wide"], 3, 3, p["wide"]), pads=(1, 1, 1, 1))
     y = b.node("add", "add", [y, r], None, act=(0.0, None))
@@ -119,6 +122,10 @@ def compile_chain(g, calib, level, outdir, target):
 @pytest.mark.parametrize("device", ["qemu-m4", "qemu-m7"])
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(p=chains(), sign=st.sampled_from([1, -1, 0]), level=st.sampled_from(["speed", "balanced"]))
+@example(  # depthwise borders deeper than the 4 peeled rows / columns on every side, 8 channels
+    p=dict(h=5, w=4, cin=2, c1=8, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=1, dw_stride=(1, 1),
+           dw_pad=(5, 9, 6, 10), wide=17, fc_out=3, seed=7),
+    sign=1, level="speed")  # fmt: skip
 def test_specialised_layers_bit_exact(tmp_path_factory, device, p, sign, level):
     need(device)
     g = build(p)
