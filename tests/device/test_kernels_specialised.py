@@ -1,13 +1,13 @@
 """Per-layer specialised kernels (--optimize balanced / speed, kernels/dsp) on qemu-m4 and qemu-m7:
 every layer's output equals the NumPy int8 reference byte for byte, on hypothesis-generated
-chains that reach every variant: dense convs with 1..5 input channels (word-copied rows) and
-wider ones (one chunk up to 288 values, and chunked beyond), pointwise, depthwise with channel
-multiplier 1 and 2 (4-channel groups plus a remainder; borders peeled and deeper than peeled),
-every stride / padding / dilation class,
-fully connected (4-row groups plus a remainder, odd K), residual add through tables, global
-average pooling. Requantization is forced through the edge cases: per-channel shifts 0, +1, -1,
--24, -25, -31, a dead channel (multiplier 0), clamps below, at and above the zero point, and
-input offsets of -127 and 128 (inputs all negative / all positive)."""
+chains that reach every variant: dense convs with 1..5 input channels (word-copied rows, one-word
+rows over the side borders) and wider ones (one chunk up to 288 values, and chunked beyond),
+pointwise, depthwise with channel multiplier 1 and 2 (4-channel groups plus a remainder; borders
+peeled and deeper than peeled), every stride / padding / dilation class, fully connected (4-row
+groups plus a remainder, odd K), residual add through tables, global average pooling.
+Requantization is forced through the edge cases: per-channel shifts 0, +1, -1, -24, -25, -31, a
+dead channel (multiplier 0), clamps below, at and above the zero point, and input offsets of -127
+and 128 (inputs all negative / all positive)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def chains(draw):
     h, w = draw(st.integers(3, 9)), draw(st.integers(3, 9))
     cin = draw(st.integers(1, 5))
     c1 = draw(st.integers(3, 13))
-    k = draw(st.sampled_from([(1, 3), (3, 3), (2, 3), (5, 2)]))
+    k = draw(st.sampled_from([(1, 3), (3, 3), (2, 3), (5, 2), (3, 4)]))  # k_w * cin == 4: one-word rows
     stride = draw(st.sampled_from([(1, 1), (2, 2), (1, 2)]))
     pad = draw(st.sampled_from([(0, 0, 0, 0), (1, 1, 1, 1), (0, 1, 1, 0), (2, 1, 2, 1)]))
     dil = draw(st.sampled_from([(1, 1), (2, 1), (2, 2)]))
@@ -126,6 +126,10 @@ def compile_chain(g, calib, level, outdir, target):
     p=dict(h=5, w=4, cin=2, c1=8, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=1, dw_stride=(1, 1),
            dw_pad=(5, 9, 6, 10), wide=17, fc_out=3, seed=7),
     sign=1, level="speed")  # fmt: skip
+@example(  # a DS-CNN first layer: 1 input channel, 4-wide rows over both side borders (one-word rows)
+    p=dict(h=9, w=6, cin=1, c1=6, k=(3, 4), stride=(2, 2), pad=(1, 1, 1, 2), dil=(1, 1), mult=1, dw_stride=(1, 1),
+           dw_pad=(1, 1, 1, 1), wide=17, fc_out=3, seed=11),
+    sign=-1, level="speed")  # fmt: skip
 def test_specialised_layers_bit_exact(tmp_path_factory, device, p, sign, level):
     need(device)
     g = build(p)

@@ -266,6 +266,25 @@ TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *bu
     const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
     const int32_t R = p->k_w * p->in_c, in_bytes = p->in_h * p->in_w * p->in_c, K = p->k_h * R4;
     const int32_t col_ok = ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    /* A one-word row (k_w * in_c == 4) hanging over the left or right edge by 1-3 bytes: the
+     * word of the bytes inside (never outside the row) shifted into place, the padding bytes set
+     * to the input zero point, which the offset turns into 0 (kws's first layer: 2 of 5 columns). */
+    int32_t edge = 0, src = 0, lsh = 0, rsh = 0;
+    uint32_t fill = 0;
+    if (R == 4 && R4 == 4 && !col_ok && p->in_w >= p->k_w) {
+        const uint32_t zp4 = 0x01010101u * (uint8_t)(int8_t)-off;
+        const int32_t over = ix0 < 0 ? -ix0 * p->in_c : (ix0 + p->k_w - p->in_w) * p->in_c; /* padding bytes */
+        edge = over < 4;
+        if (edge && ix0 < 0) {
+            src = over; /* the word starts at the row's first byte */
+            lsh = 8 * over;
+            fill = zp4 >> (32 - lsh);
+        } else if (edge) {
+            src = -over; /* the word ends at the row's last byte */
+            rsh = 8 * over;
+            fill = zp4 << (32 - rsh);
+        }
+    }
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int32_t start = (iy * p->in_w + ix0) * p->in_c;
@@ -275,6 +294,10 @@ TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *bu
                 b[0] = 0;
                 b[1] = 0;
             }
+        } else if (edge) {
+            const int32_t v = (int32_t)((((uint32_t)tcd_ld4(in + start + src) << lsh) >> rsh) | fill);
+            b[0] = __sxtab16(off2, v);
+            b[1] = tcd_sxtab16_ror8(off2, v);
         } else if (col_ok && start + R4 <= in_bytes) {
             const int8_t *x = in + start;
 #pragma GCC unroll 8
