@@ -205,8 +205,8 @@ def test_requantization_ties_on_device(tmp_path):
 @pytest.mark.parametrize("device", ["qemu-m4", "qemu-m7"])
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(p=chains(), sign=st.sampled_from([1, -1, 0]))
-@example(p=dict(h=7, w=6, cin=3, c1=5, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=2, dw_stride=(1, 1), wide=40,
-                fc_out=7, seed=5), sign=1)  # one-channel depthwise 3x3 rows, a chunked 360-value filter
+@example(p=dict(h=7, w=6, cin=3, c1=5, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=2, dw_stride=(1, 1),
+               dw_pad=(1, 1, 1, 1), wide=40, fc_out=7, seed=5), sign=1)  # one-channel depthwise 3x3 rows, a chunked 360-value filter
 def test_size_level_bit_exact(tmp_path_factory, device, p, sign):
     """--optimize size: every layer on the shared out-of-line kernels (the 2x2 patch loop, chunked
     filters, both depthwise paths, the portable add), byte for byte equal to the reference."""
