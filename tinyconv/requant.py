@@ -117,6 +117,18 @@ def apply_records(acc, kind: int, records: np.ndarray, out_zp: int, act_min: int
     return np.clip(y + out_zp, act_min, act_max).astype(np.int8)
 
 
+def apply_right_floor(acc, records: np.ndarray, act_min: int, act_max: int) -> np.ndarray:
+    """tc_rq_apply_right_floor (KIND_RIGHT records without the sign correction) then the clamp, in
+    NumPy int64. Equal to the reference only when act_min >= the output zero point: a negative
+    accumulator then gives at most the zero point (K + acc*m < 2^(31+r) for m >= 0, r >= 1), which
+    the clamp lifts to act_min, as it does the reference's result. For testing, not the reference."""
+    acc = np.asarray(acc, np.int64)
+    r = np.asarray(records, np.int64) & 0xFFFFFFFF
+    khi = np.where(r[:, 1] >= 1 << 31, r[:, 1] - (1 << 32), r[:, 1])
+    v = khi * (1 << 32) + r[:, 0] + acc * r[:, 2]
+    return np.clip((v >> 32) >> r[:, 3], act_min, act_max).astype(np.int8)
+
+
 def accumulator_range(weights: np.ndarray, bias: np.ndarray | None, input_offset: int) -> tuple[np.ndarray, np.ndarray]:
     """Per output channel, the lowest and highest accumulator any int8 input can produce."""
     w = np.asarray(weights, np.int64).reshape(weights.shape[0], -1)

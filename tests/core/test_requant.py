@@ -13,11 +13,13 @@ from hypothesis import strategies as st
 from native_checks import need_compiler
 
 from tinyconv.fixedpoint import multiply_by_quantized_multiplier, quantize_multiplier, requantize
-from tinyconv.requant import KIND_ANY, KIND_RIGHT, apply_records, requant_records
+from tinyconv.requant import KIND_ANY, KIND_RIGHT, apply_records, apply_right_floor, requant_records
 
 KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels" / "portable"
 MULTIPLIERS = [0, 1 << 30, (1 << 30) + 1, 1518500250, 1999999999, (1 << 31) - 1]
 CLAMPS = [(0, -128, 127), (-128, -128, 127), (127, -128, 127), (5, -3, 90), (-60, -60, 127)]  # (zp, lo, hi)
+# clamps whose lower end is at or above the zero point (fused ReLUs): the short right form applies
+FLOOR_CLAMPS = [(-128, -128, 127), (0, 0, 127), (-60, -60, 127), (5, 6, 90), (127, 127, 127), (-128, -100, 6)]
 
 
 def boundary_accs(m: int, shift: int, bound: int) -> np.ndarray:
@@ -57,6 +59,30 @@ def test_fast_requant_equals_reference_on_every_boundary(m, shift):
             got = apply_records(accs[:, None], kind, rec, zp, lo, hi)[:, 0]
             bad = np.nonzero(want != got)[0]
             assert bad.size == 0, f"kind {kind} m={m} shift={shift} zp={zp}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
+
+
+@pytest.mark.parametrize("shift", list(range(-31, 0)))
+@pytest.mark.parametrize("m", MULTIPLIERS)
+def test_floor_form_equals_reference_when_the_clamp_starts_at_the_zero_point(m, shift):
+    bound = widest_bound(shift)
+    accs = boundary_accs(m, shift, bound)
+    for zp, lo, hi in FLOOR_CLAMPS:
+        found = requant_records([m], [shift], bound, zp)
+        if found[0] != KIND_RIGHT:  # zp * 2^62 does not fit beside the product: the ANY form
+            continue
+        got = apply_right_floor(accs[:, None], found[1], lo, hi)[:, 0]
+        want = requantize(accs, m, shift, zp, lo, hi)
+        bad = np.nonzero(want != got)[0]
+        assert bad.size == 0, f"m={m} shift={shift} zp={zp} [{lo}, {hi}]: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
+
+
+def test_floor_form_needs_the_clamp():
+    # Without the sign correction a negative tie rounds up: acc -2 at 0.25 is -0.5, the reference's -1.
+    kind, rec = requant_records([1 << 30], [-1], 1000, 0)
+    accs = np.array([-2, -6, 2])
+    assert np.array_equal(requantize(accs, 1 << 30, -1, 0, -128, 127), [-1, -2, 1])
+    assert np.array_equal(apply_right_floor(accs[:, None], rec, -128, 127)[:, 0], [0, -1, 1])
+    assert np.array_equal(apply_right_floor(accs[:, None], rec, 0, 127)[:, 0], requantize(accs, 1 << 30, -1, 0, 0, 127))
 
 
 def test_right_form_folds_the_zero_point_unless_it_could_overflow():
@@ -106,18 +132,30 @@ def test_fast_requant_random_multipliers(real, zp, lo, width, accs):
 HARNESS_C = r"""
 #include <stdio.h>
 #include "tc_requant.h"
-/* stdin: one 16-byte record, the kind (int32), then int32 accumulators; stdout: int32 results */
+/* stdin: one 16-byte record, the kind (int32), the zero point, act_min, act_max (int32; a clamp
+ * range from the first two: the clamped right form), then int32 accumulators; stdout: int32 results */
 int main(void)
 {
-    int32_t r[4], acc, kind;
-    if (fread(r, sizeof r, 1, stdin) != 1 || fread(&kind, 4, 1, stdin) != 1) return 2;
+    int32_t r[4], acc, kind, zp, lo, hi;
+    if (fread(r, sizeof r, 1, stdin) != 1 || fread(&kind, 4, 1, stdin) != 1 || fread(&zp, 4, 1, stdin) != 1 ||
+        fread(&lo, 4, 1, stdin) != 1 || fread(&hi, 4, 1, stdin) != 1) return 2;
     while (fread(&acc, 4, 1, stdin) == 1) {
-        const int32_t y = kind == TC_RQ_RIGHT ? tc_rq_apply_right(acc, r) : tc_rq_apply(acc, r);
+        int32_t y = kind == TC_RQ_RIGHT ? tc_rq_apply_right(acc, r) : tc_rq_apply(acc, r);
+        if (lo <= hi) {
+            y = kind == TC_RQ_RIGHT ? tc_rq_apply_right_clamped(acc, r, zp, lo) : y + zp;
+            y = y < lo ? lo : y > hi ? hi : y;
+        }
         fwrite(&y, 4, 1, stdout);
     }
     return 0;
 }
 """
+
+
+def run_header(exe, kind, rec, accs, zp=0, clamp=(1, 0)) -> np.ndarray:
+    head = rec.tobytes() + np.array([kind, zp, *clamp], np.int32).tobytes()
+    out = subprocess.run([str(exe)], input=head + accs.astype(np.int32).tobytes(), capture_output=True, check=True, timeout=60).stdout
+    return np.frombuffer(out, np.int32).astype(np.int64)
 
 
 @pytest.fixture(scope="module")
@@ -140,11 +178,23 @@ def test_c_header_equals_reference_on_every_boundary(requant_exe, m, shift):
         want = multiply_by_quantized_multiplier(accs, m, shift) + zp  # unclamped
         for allow_right in (True, False):
             kind, rec = requant_records([m], [shift], bound, zp, allow_right)
-            stdin = rec.tobytes() + np.int32(kind).tobytes() + accs.astype(np.int32).tobytes()
-            out = subprocess.run([str(requant_exe)], input=stdin, capture_output=True, check=True, timeout=60).stdout
-            got = np.frombuffer(out, np.int32).astype(np.int64) + (zp if kind == KIND_ANY else 0)
+            got = run_header(requant_exe, kind, rec, accs) + (zp if kind == KIND_ANY else 0)
             bad = np.nonzero(got != want)[0]
             assert got.size == accs.size and bad.size == 0, f"kind {kind} zp {zp}: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
+
+
+@pytest.mark.parametrize("shift", [-31, -25, -24, -13, -2, -1])
+@pytest.mark.parametrize("m", MULTIPLIERS)
+def test_c_header_clamped_right_form_equals_reference(requant_exe, m, shift):
+    # tc_rq_apply_right_clamped: the short form for clamps at or above the zero point, else the full one
+    bound = widest_bound(shift)
+    accs = boundary_accs(m, shift, bound)
+    for zp, lo, hi in FLOOR_CLAMPS + CLAMPS:
+        kind, rec = requant_records([m], [shift], bound, zp)
+        got = run_header(requant_exe, kind, rec, accs, zp, (lo, hi))
+        want = requantize(accs, m, shift, zp, lo, hi)
+        bad = np.nonzero(got != want)[0]
+        assert got.size == accs.size and bad.size == 0, f"kind {kind} zp {zp} [{lo}, {hi}]: acc {accs[bad[:5]]} gives {got[bad[:5]]}, reference {want[bad[:5]]}"
 
 
 def test_channel_that_always_rounds_to_zero_keeps_the_right_form():

@@ -1,12 +1,13 @@
 """Per-layer specialised kernels (--optimize balanced / speed, kernels/dsp) on qemu-m4 and qemu-m7:
 every layer's output equals the NumPy int8 reference byte for byte, on hypothesis-generated
-chains that reach every variant: dense convs with 1..5 input channels (word-copied rows) and
-wider ones (one chunk up to 288 values, and chunked beyond), pointwise, depthwise with channel
-multiplier 1 and 2 (4-channel groups plus a remainder), every stride / padding / dilation class,
-fully connected (4-row groups plus a remainder, odd K), residual add through tables, global
-average pooling. Requantization is forced through the edge cases: per-channel shifts 0, +1, -1,
--24, -25, -31, a dead channel (multiplier 0), clamps that do not start at the zero point, and
-input offsets of -127 and 128 (inputs all negative / all positive)."""
+chains that reach every variant: dense convs with 1..5 input channels (word-copied rows, one-word
+rows over the side borders) and wider ones (one chunk up to 288 values, and chunked beyond),
+pointwise, depthwise with channel multiplier 1 and 2 (4-channel groups plus a remainder; borders
+peeled and deeper than peeled), every stride / padding / dilation class, fully connected (4-row
+groups plus a remainder, odd K), residual add through tables, global average pooling.
+Requantization is forced through the edge cases: per-channel shifts 0, +1, -1, -24, -25, -31, a
+dead channel (multiplier 0), clamps below, at and above the zero point, and input offsets of -127
+and 128 (inputs all negative / all positive)."""
 
 from __future__ import annotations
 
@@ -40,19 +41,21 @@ def chains(draw):
     h, w = draw(st.integers(3, 9)), draw(st.integers(3, 9))
     cin = draw(st.integers(1, 5))
     c1 = draw(st.integers(3, 13))
-    k = draw(st.sampled_from([(1, 3), (3, 3), (2, 3), (5, 2)]))
+    k = draw(st.sampled_from([(1, 3), (3, 3), (2, 3), (5, 2), (3, 4)]))  # k_w * cin == 4: one-word rows
     stride = draw(st.sampled_from([(1, 1), (2, 2), (1, 2)]))
     pad = draw(st.sampled_from([(0, 0, 0, 0), (1, 1, 1, 1), (0, 1, 1, 0), (2, 1, 2, 1)]))
     dil = draw(st.sampled_from([(1, 1), (2, 1), (2, 2)]))
     mult = draw(st.sampled_from([1, 1, 2]))
     dw_stride = draw(st.sampled_from([(1, 1), (2, 2)]))
+    # depthwise padding: the usual, one-sided, and deeper than the 4 peeled border rows / columns
+    dw_pad = draw(st.sampled_from([(1, 1, 1, 1), (1, 1, 1, 1), (0, 0, 2, 2), (5, 9, 6, 10)]))
     wide = draw(st.sampled_from([17, 33, 40]))  # 3x3 x wide: 153 / 297 / 360 values (one chunk / chunked)
     fc_out = draw(st.integers(1, 11))
     oh = _out(h, k[0], stride[0], dil[0], pad[0], pad[2])
     ow = _out(w, k[1], stride[1], dil[1], pad[1], pad[3])
     assume(oh > 0 and ow > 0)
     return dict(h=h, w=w, cin=cin, c1=c1, k=k, stride=stride, pad=pad, dil=dil, mult=mult, dw_stride=dw_stride,
-                wide=wide, fc_out=fc_out, seed=draw(st.integers(0, 2**16)))  # fmt: skip
+                dw_pad=dw_pad, wide=wide, fc_out=fc_out, seed=draw(st.integers(0, 2**16)))  # fmt: skip
 
 
 def _out(n, k, s, d, lo, hi):
@@ -71,7 +74,7 @@ def build(p):
     kh, kw = p["k"]
     y = conv("first", "x", (p["c1"], kh, kw, p["cin"]), p["stride"], p["pad"], dil=p["dil"], act=(0.0, 6.0))
     c1 = p["c1"]
-    y = conv("dw", y, (c1 * p["mult"], 3, 3, 1), p["dw_stride"], (1, 1, 1, 1), groups=c1, act=(0.0, None))
+    y = conv("dw", y, (c1 * p["mult"], 3, 3, 1), p["dw_stride"], p["dw_pad"], groups=c1, act=(0.0, None))
     y = conv("pw", y, (p["wide"], 1, 1, c1 * p["mult"]))
     r = conv("dense", y, (p["wide"], 3, 3, p["wide"]), pads=(1, 1, 1, 1))
     y = b.node("add", "add", [y, r], None, act=(0.0, None))
@@ -98,7 +101,9 @@ def force_edges(g, rng):
         # a left shift only where the accumulator cannot saturate it (as real models)
         shift = np.where(shift > 0, -1, shift) if n.name == "dense" else shift
         q["multiplier"], q["shift"] = mult.astype(np.int32), shift.astype(np.int32)
-        lo = int(rng.integers(-128, 0))
+        # below the zero point (the full right form), at it or just above (a fused ReLU: the short one)
+        zp = int(q["output_offset"])
+        lo = min(int(rng.choice([rng.integers(-128, 0), zp, zp + 3])), 126)
         q["act_min"], q["act_max"] = lo, int(rng.integers(lo + 1, 128))
 
 
@@ -117,6 +122,14 @@ def compile_chain(g, calib, level, outdir, target):
 @pytest.mark.parametrize("device", ["qemu-m4", "qemu-m7"])
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(p=chains(), sign=st.sampled_from([1, -1, 0]), level=st.sampled_from(["speed", "balanced"]))
+@example(  # depthwise borders deeper than the 4 peeled rows / columns on every side, 8 channels
+    p=dict(h=5, w=4, cin=2, c1=8, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=1, dw_stride=(1, 1),
+           dw_pad=(5, 9, 6, 10), wide=17, fc_out=3, seed=7),
+    sign=1, level="speed")  # fmt: skip
+@example(  # a DS-CNN first layer: 1 input channel, 4-wide rows over both side borders (one-word rows)
+    p=dict(h=9, w=6, cin=1, c1=6, k=(3, 4), stride=(2, 2), pad=(1, 1, 1, 2), dil=(1, 1), mult=1, dw_stride=(1, 1),
+           dw_pad=(1, 1, 1, 1), wide=17, fc_out=3, seed=11),
+    sign=-1, level="speed")  # fmt: skip
 def test_specialised_layers_bit_exact(tmp_path_factory, device, p, sign, level):
     need(device)
     g = build(p)
@@ -150,8 +163,9 @@ def tie_channels():
 
 
 def test_requantization_ties_on_device(tmp_path):
-    """The assembly tc_rq_apply_right (and the C tc_rq_apply of a layer with a shift-0 channel) on
-    the accumulators where an off-by-one in either rounding step shows, on qemu-m4."""
+    """The assembly tc_rq_apply_right, its short form under a clamp at the zero point, and the C
+    tc_rq_apply of a layer with a shift-0 channel, on the accumulators where an off-by-one in
+    either rounding step shows, on qemu-m4."""
     need("qemu-m4")
     chans = tie_channels()
     b = GraphBuilder("ties", (1, 1, 256, 1))
@@ -170,11 +184,17 @@ def test_requantization_ties_on_device(tmp_path):
     xq = np.arange(-128, 128, dtype=np.int8).reshape(1, 1, 256, 1)
     want = reference.run_batch(q, xq).reshape(-1)
     assert len(set(want.tolist())) > 3  # the sweep crosses results, not one clamped value
-    for any_form in (False, True):
+    for form in ("right", "right-floor", "any"):
+        if form == "right-floor":  # a clamp at the zero point: tc_rq_apply_right_floor, no sign correction
+            qa["act_min"] = 0
+            want = reference.run_batch(q, xq).reshape(-1)
+            assert np.count_nonzero(want == 0) > 256 and len(set(want.tolist())) > 3
+        any_form = form == "any"
         if any_form:  # one shift-0 channel puts the whole layer on tc_rq_apply
             qa["multiplier"][0], qa["shift"][0] = 1 << 30, 0
+            qa["act_min"] = -128
             want = reference.run_batch(q, xq).reshape(-1)
-        lib = codegen.generate(q, memory.plan_memory(q), get_target("cortex-m4"), tmp_path / str(any_form), options=Options("speed"))
+        lib = codegen.generate(q, memory.plan_memory(q), get_target("cortex-m4"), tmp_path / form, options=Options("speed"))
         assert lib.manifest["layers"][0]["kernel"] == ("dsp-inline-w16-rq" if any_form else "dsp-inline-w16-rq-right")
         got = np.asarray(api.run_inputs(lib.outdir, "qemu-m4", xq.reshape(1, -1)).outputs).reshape(-1)
         bad = np.nonzero(got != want)[0]
@@ -185,8 +205,8 @@ def test_requantization_ties_on_device(tmp_path):
 @pytest.mark.parametrize("device", ["qemu-m4", "qemu-m7"])
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(p=chains(), sign=st.sampled_from([1, -1, 0]))
-@example(p=dict(h=7, w=6, cin=3, c1=5, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=2, dw_stride=(1, 1), wide=40,
-                fc_out=7, seed=5), sign=1)  # one-channel depthwise 3x3 rows, a chunked 360-value filter
+@example(p=dict(h=7, w=6, cin=3, c1=5, k=(3, 3), stride=(1, 1), pad=(1, 1, 1, 1), dil=(1, 1), mult=2, dw_stride=(1, 1),
+               dw_pad=(1, 1, 1, 1), wide=40, fc_out=7, seed=5), sign=1)  # one-channel depthwise 3x3 rows, a chunked 360-value filter
 def test_size_level_bit_exact(tmp_path_factory, device, p, sign):
     """--optimize size: every layer on the shared out-of-line kernels (the 2x2 patch loop, chunked
     filters, both depthwise paths, the portable add), byte for byte equal to the reference."""

@@ -266,6 +266,25 @@ TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *bu
     const int32_t off = p->input_offset, off2 = (int32_t)(((uint32_t)off << 16) | ((uint32_t)off & 0xFFFFu));
     const int32_t R = p->k_w * p->in_c, in_bytes = p->in_h * p->in_w * p->in_c, K = p->k_h * R4;
     const int32_t col_ok = ix0 >= 0 && ix0 + p->k_w <= p->in_w;
+    /* A one-word row (k_w * in_c == 4) hanging over the left or right edge by 1-3 bytes: the
+     * word of the bytes inside (never outside the row) shifted into place, the padding bytes set
+     * to the input zero point, which the offset turns into 0 (kws's first layer: 2 of 5 columns). */
+    int32_t edge = 0, src = 0, lsh = 0, rsh = 0;
+    uint32_t fill = 0;
+    if (R == 4 && R4 == 4 && !col_ok && p->in_w >= p->k_w) {
+        const uint32_t zp4 = 0x01010101u * (uint8_t)(int8_t)-off;
+        const int32_t over = ix0 < 0 ? -ix0 * p->in_c : (ix0 + p->k_w - p->in_w) * p->in_c; /* padding bytes */
+        edge = over < 4;
+        if (edge && ix0 < 0) {
+            src = over; /* the word starts at the row's first byte */
+            lsh = 8 * over;
+            fill = zp4 >> (32 - lsh);
+        } else if (edge) {
+            src = -over; /* the word ends at the row's last byte */
+            rsh = 8 * over;
+            fill = zp4 << (32 - rsh);
+        }
+    }
     for (int32_t ky = 0; ky < p->k_h; ++ky) {
         const int32_t iy = iy0 + ky * p->dil_h;
         const int32_t start = (iy * p->in_w + ix0) * p->in_c;
@@ -275,6 +294,10 @@ TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *bu
                 b[0] = 0;
                 b[1] = 0;
             }
+        } else if (edge) {
+            const int32_t v = (int32_t)((((uint32_t)tcd_ld4(in + start + src) << lsh) >> rsh) | fill);
+            b[0] = __sxtab16(off2, v);
+            b[1] = tcd_sxtab16_ror8(off2, v);
         } else if (col_ok && start + R4 <= in_bytes) {
             const int8_t *x = in + start;
 #pragma GCC unroll 8
@@ -290,6 +313,23 @@ TCD_FN void tcd_fill_rows(const tc_conv_params *p, const int8_t *in, int32_t *bu
                 tcd_put(buf, K, j, ky * R4 + k, v);
             }
         }
+    }
+}
+
+/* Both pixels' outputs (o, o + out_c) of every channel pair from the int16 weights (out_c even):
+ * pointers walk weights, biases and outputs, so the only per-pair work outside tcd_block2x2 is
+ * the 4 requantizations. */
+TCD_INL void tcd_conv_pairs_w16(const tc_conv_params *p, const int32_t *buf, int32_t K, const int32_t *bias,
+                                const int32_t *mult, const int32_t *shift, int8_t *o)
+{
+    const int32_t *wq = (const int32_t *)p->wpack;
+    for (int32_t oc = 0; oc < p->out_c; oc += 2, o += 2, wq += K) {
+        int32_t s0 = bias ? bias[oc] : 0, s1 = bias ? bias[oc + 1] : 0, s2 = s0, s3 = s1;
+        tcd_block2x2(buf, NULL, NULL, wq, K, &s0, &s1, &s2, &s3);
+        o[0] = tc_conv_requant_ch(s0, oc, mult, shift, p);
+        o[1] = tc_conv_requant_ch(s1, oc + 1, mult, shift, p);
+        o[p->out_c] = tc_conv_requant_ch(s2, oc, mult, shift, p);
+        o[p->out_c + 1] = tc_conv_requant_ch(s3, oc + 1, mult, shift, p);
     }
 }
 
@@ -320,6 +360,10 @@ TCD_FN void tcd_conv_patch(const tc_conv_params *p, const int8_t *in, const int8
             }
         }
         int8_t *o0 = out + pix * p->out_c, *o1 = o0 + (two ? p->out_c : 0);
+        if (TCD_SPEED && p->wpack && two && (p->out_c & 1) == 0) {
+            tcd_conv_pairs_w16(p, buf, K, bias, mult, shift, o0);
+            continue;
+        }
         for (int32_t oc = 0; oc < p->out_c; oc += 2) {
             const int32_t pair = oc + 1 < p->out_c;
             const int8_t *wa = w + oc * K, *wb = pair ? wa + K : wa;
@@ -603,15 +647,17 @@ TCD_FN void tcd_dw_simd(const tc_conv_params *p, const int8_t *in, const int8_t 
 
 /* Channel multiplier 1, channels [0, nc), nc a multiple of 4, weights laid out offline in
  * p->wpack (tinyconv/ops/conv_layout.py dsp_depthwise_int16: per group of 4 channels, per tap,
- * the int16 words (c0, c2), (c1, c3)). Pixel by pixel, 4 channels per pass; a window entirely
- * inside the input runs the taps with constant trip counts (unrolled when the params are
- * literals), a border window only the taps inside. */
-/* One pixel's channel groups of tcd_dw_packed; called with `full` a literal so each copy has
- * one tap loop (the unrolled interior one or the bounded border one). */
+ * the int16 words (c0, c2), (c1, c3)). Pixel by pixel, 4 channels per pass, over the taps inside
+ * the input only. Border classes are separate code: the first 4 border rows and columns on each
+ * side are written out one by one (TCD_FOR_PEELED), so each border pixel's tap window is a literal
+ * as the interior's is, and every window's taps unroll with literal offsets (kws: 38 -> 28
+ * instructions per output; about 3 KB of code per 3x3 layer). */
+/* One pixel's channel groups: taps [ky0, ky1) x [kx0, kx1), xbase at tap (ky0, kx0); the callers
+ * make the bounds literals (interior, peeled borders), so the taps unroll with literal offsets. */
 static inline __attribute__((always_inline)) void tcd_dw_pixel(const tc_conv_params *p, const int8_t *xbase, int8_t *o,
                                                               const int32_t *bias, const int32_t *mult,
-                                                              const int32_t *shift, int32_t G, int32_t full,
-                                                              int32_t ky0, int32_t ky1, int32_t kx0, int32_t kx1)
+                                                              const int32_t *shift, int32_t G, int32_t ky0,
+                                                              int32_t ky1, int32_t kx0, int32_t kx1)
 {
     const int32_t ntap = p->k_h * p->k_w;
     const int32_t *wp = (const int32_t *)p->wpack;
@@ -628,31 +674,17 @@ static inline __attribute__((always_inline)) void tcd_dw_pixel(const tc_conv_par
         }
         const int8_t *xg = xbase + c;
         const int32_t *wg = wp + 2 * ntap * g;
-        if (full) {
 #pragma GCC unroll 8
-            for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        for (int32_t ky = ky0; ky < ky1; ++ky) {
 #pragma GCC unroll 8
-                for (int32_t kx = 0; kx < p->k_w; ++kx) {
-                    const int32_t v = tcd_ld4(xg + ky * ystep + kx * xstep);
-                    const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
-                    const int32_t *wt = wg + 2 * (ky * p->k_w + kx);
-                    s0 = __smlabb(xe, wt[0], s0);
-                    s2 = __smlatt(xe, wt[0], s2);
-                    s1 = __smlabb(xo, wt[1], s1);
-                    s3 = __smlatt(xo, wt[1], s3);
-                }
-            }
-        } else {
-            for (int32_t ky = ky0; ky < ky1; ++ky) {
-                for (int32_t kx = kx0; kx < kx1; ++kx) {
-                    const int32_t v = tcd_ld4(xg + (ky - ky0) * ystep + (kx - kx0) * xstep);
-                    const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
-                    const int32_t *wt = wg + 2 * (ky * p->k_w + kx);
-                    s0 = __smlabb(xe, wt[0], s0);
-                    s2 = __smlatt(xe, wt[0], s2);
-                    s1 = __smlabb(xo, wt[1], s1);
-                    s3 = __smlatt(xo, wt[1], s3);
-                }
+            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                const int32_t v = tcd_ld4(xg + (ky - ky0) * ystep + (kx - kx0) * xstep);
+                const int32_t xe = __sxtab16(off2, v), xo = tcd_sxtab16_ror8(off2, v);
+                const int32_t *wt = wg + 2 * (ky * p->k_w + kx);
+                s0 = __smlabb(xe, wt[0], s0);
+                s2 = __smlatt(xe, wt[0], s2);
+                s1 = __smlabb(xo, wt[1], s1);
+                s3 = __smlatt(xo, wt[1], s3);
             }
         }
         o[c] = tc_conv_requant_ch(s0, c, mult, shift, p);
@@ -662,25 +694,82 @@ static inline __attribute__((always_inline)) void tcd_dw_pixel(const tc_conv_par
     }
 }
 
+/* Output indices [lo, hi) whose window lies inside an input of n (taps span + 1, padding pad). */
+static inline int32_t tcd_inside_lo(int32_t pad, int32_t stride, int32_t out)
+{
+    const int32_t lo = (pad + stride - 1) / stride;
+    return lo < out ? lo : out;
+}
+
+static inline int32_t tcd_inside_hi(int32_t n, int32_t span, int32_t pad, int32_t stride, int32_t out, int32_t lo)
+{
+    const int32_t last = n - 1 - span + pad; /* the largest o * stride inside */
+    int32_t hi = last < 0 ? 0 : last / stride + 1;
+    hi = hi < out ? hi : out;
+    return hi > lo ? hi : lo;
+}
+
+/* Pixel (oy, ox) with the row's taps [ky0, ky1): the column window from ox. */
+static inline __attribute__((always_inline)) void tcd_dw_at(const tc_conv_params *p, const int8_t *in, int8_t *out,
+                                                           const int32_t *bias, const int32_t *mult,
+                                                           const int32_t *shift, int32_t G, int32_t oy, int32_t ox,
+                                                           int32_t ky0, int32_t ky1)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
+    const int8_t *xbase = in + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * p->in_c;
+    tcd_dw_pixel(p, xbase, out + (oy * p->out_w + ox) * p->out_c, bias, mult, shift, G, ky0, ky1, kx0, kx1);
+}
+
+/* for (i = lo; i < hi; ++i) body, the first 4 iterations written out with literal i (lo, hi are
+ * literals in per-layer code): a border row's or column's tap window then is a literal too. A
+ * border deeper than 4 (rare: pad > 4 * stride) loops, its taps still correct. */
+#define TCD_FOR_PEELED(i, lo, hi, body)                                                            \
+    do {                                                                                           \
+        if ((lo) < (hi)) { const int32_t i = (lo); body; }                                         \
+        if ((lo) + 1 < (hi)) { const int32_t i = (lo) + 1; body; }                                 \
+        if ((lo) + 2 < (hi)) { const int32_t i = (lo) + 2; body; }                                 \
+        if ((lo) + 3 < (hi)) { const int32_t i = (lo) + 3; body; }                                 \
+        for (int32_t i = (lo) + 4; i < (hi); ++i) { body; }                                        \
+    } while (0)
+
+/* Row oy with taps [ky0, ky1): left border columns, the interior, right border columns. */
+static inline __attribute__((always_inline)) void tcd_dw_row(const tc_conv_params *p, const int8_t *in, int8_t *out,
+                                                            const int32_t *bias, const int32_t *mult,
+                                                            const int32_t *shift, int32_t G, int32_t oy, int32_t ky0,
+                                                            int32_t ky1)
+{
+    const int32_t ox_lo = tcd_inside_lo(p->pad_left, p->stride_w, p->out_w);
+    const int32_t ox_hi = tcd_inside_hi(p->in_w, (p->k_w - 1) * p->dil_w, p->pad_left, p->stride_w, p->out_w, ox_lo);
+    TCD_FOR_PEELED(ox, 0, ox_lo, tcd_dw_at(p, in, out, bias, mult, shift, G, oy, ox, ky0, ky1));
+    for (int32_t ox = ox_lo; ox < ox_hi; ++ox) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+        const int8_t *xbase = in + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0) * p->in_c;
+        tcd_dw_pixel(p, xbase, out + (oy * p->out_w + ox) * p->out_c, bias, mult, shift, G, ky0, ky1, 0, p->k_w);
+    }
+    TCD_FOR_PEELED(ox, ox_hi, p->out_w, tcd_dw_at(p, in, out, bias, mult, shift, G, oy, ox, ky0, ky1));
+}
+
+/* Row oy, its tap rows from its position. */
+static inline __attribute__((always_inline)) void tcd_dw_border_row(const tc_conv_params *p, const int8_t *in,
+                                                                   int8_t *out, const int32_t *bias,
+                                                                   const int32_t *mult, const int32_t *shift,
+                                                                   int32_t G, int32_t oy)
+{
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    tcd_dw_row(p, in, out, bias, mult, shift, G, oy, tc_conv_tap_first(iy0, p->dil_h),
+               tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h));
+}
+
 TCD_FN void tcd_dw_packed(const tc_conv_params *p, const int8_t *in, const int32_t *bias, const int32_t *mult,
                           const int32_t *shift, int8_t *out, int32_t nc)
 {
     const int32_t G = nc >> 2;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
-            const int8_t *xbase = in + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * p->in_c;
-            int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
-            if (ky0 == 0 && ky1 == p->k_h && kx0 == 0 && kx1 == p->k_w) {
-                tcd_dw_pixel(p, xbase, o, bias, mult, shift, G, 1, 0, p->k_h, 0, p->k_w);
-            } else {
-                tcd_dw_pixel(p, xbase, o, bias, mult, shift, G, 0, ky0, ky1, kx0, kx1);
-            }
-        }
-    }
+    const int32_t oy_lo = tcd_inside_lo(p->pad_top, p->stride_h, p->out_h);
+    const int32_t oy_hi = tcd_inside_hi(p->in_h, (p->k_h - 1) * p->dil_h, p->pad_top, p->stride_h, p->out_h, oy_lo);
+    TCD_FOR_PEELED(oy, 0, oy_lo, tcd_dw_border_row(p, in, out, bias, mult, shift, G, oy));
+    for (int32_t oy = oy_lo; oy < oy_hi; ++oy) tcd_dw_row(p, in, out, bias, mult, shift, G, oy, 0, p->k_h);
+    TCD_FOR_PEELED(oy, oy_hi, p->out_h, tcd_dw_border_row(p, in, out, bias, mult, shift, G, oy));
 }
 
 TCD_FN void tcd_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,

@@ -28,7 +28,8 @@ static inline __attribute__((always_inline)) int8_t tcd_fc_requant(int32_t acc, 
                                                                   const int32_t *shift, const tc_fc_params *p)
 {
     int32_t y;
-    if (TC_RQ_ENABLED && p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * o); /* zero point included */
+    if (TC_RQ_ENABLED && p->rq_kind == TC_RQ_RIGHT) /* zero point included */
+        y = tc_rq_apply_right_clamped(acc, p->rq + 4 * o, p->output_offset, p->act_min);
     else if (TC_RQ_ENABLED && p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * o) + p->output_offset;
     else y = tc_mbqm(acc, mult[o], shift[o]) + p->output_offset;
     return tc_clamp_s8(y, p->act_min, p->act_max);

@@ -22,7 +22,8 @@ static inline __attribute__((always_inline)) int8_t tc_conv_requant_ch(int32_t a
 {
     if (!TC_RQ_ENABLED) return tc_conv_requant(acc, mult[oc], shift[oc], p);
     int32_t y;
-    if (p->rq_kind == TC_RQ_RIGHT) y = tc_rq_apply_right(acc, p->rq + 4 * oc); /* zero point included */
+    if (p->rq_kind == TC_RQ_RIGHT) /* zero point included */
+        y = tc_rq_apply_right_clamped(acc, p->rq + 4 * oc, p->output_offset, p->act_min);
     else if (p->rq_kind == TC_RQ_ANY) y = tc_rq_apply(acc, p->rq + 4 * oc) + p->output_offset;
     else y = tc_mbqm(acc, mult[oc], shift[oc]) + p->output_offset;
     return tc_clamp_s8(y, p->act_min, p->act_max);
