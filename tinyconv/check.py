@@ -10,6 +10,7 @@ device goes through the harness (firmware + framed serial protocol).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,26 +110,47 @@ def device_outputs(compiled: Compiled, device: str, xq: np.ndarray, progress=Non
     libdir = compiled.library.outdir
     out_bytes = compiled.library.manifest["output"]["bytes"]
     if device == "host":
-        return host_outputs(libdir, xq, out_bytes)
+        return host_outputs(libdir, xq, out_bytes, macs=sum(lay["macs"] for lay in compiled.library.manifest["layers"]))
     from tinyconv.harness import api
 
     return np.asarray(api.run_inputs(libdir, device, xq.reshape(len(xq), -1), progress=progress).outputs).reshape(len(xq), out_bytes)
 
 
 SANITIZED_INPUTS = 4  # ASan + UBSan code runs 10-20x slower: a sample of the inputs, every one in the -O3 build
+# ... and at most this many MACs of them (~2 s of sanitized code on a 2-core x86 host), but always
+# one input. A smaller sample loses little: the generated code's loops and addresses follow from the
+# shapes alone (values only select results: clamps, maxima, entries of 256-entry tables), so one
+# input already makes every memory access ASan checks; and prepare refuses any layer whose int32 sums
+# could overflow for some input. More inputs add values through the same arithmetic for UBSan, which
+# the random-graph and fuzz tests run under sanitizers on every input.
+SANITIZED_MACS = 1_500_000_000
 
 
-def host_outputs(libdir: Path, xq: np.ndarray, out_bytes: int) -> np.ndarray:
+def sanitized_inputs(n: int, macs: int | None) -> int:
+    """How many of n inputs the sanitized build runs, for a model of `macs` per inference."""
+    k = min(n, SANITIZED_INPUTS)
+    return max(min(n, 1), min(k, SANITIZED_MACS // macs)) if macs else k
+
+
+def host_outputs(libdir: Path, xq: np.ndarray, out_bytes: int, macs: int | None = None) -> np.ndarray:
     """Every input through an -O3 native build (integer-only C: -O3 and this CPU's vector units
-    cannot change a byte); the first SANITIZED_INPUTS also through an ASan + UBSan build with
+    cannot change a byte); the first sanitized_inputs() also through an ASan + UBSan build with
     -fno-sanitize-recover when the compiler has them, whose outputs must be the same bytes.
-    Undefined behaviour thus fails the check, by a sanitizer report or by the two builds disagreeing."""
-    exe = native.build(libdir, opt="-O3", march_native=True)
-    got = native.run_batch(exe, xq, out_bytes, timeout=600)
-    if native.sanitizers_available():
-        k = min(len(xq), SANITIZED_INPUTS)
-        san = native.run_batch(native.build(libdir, sanitize=True, opt="-O3", march_native=True), xq[:k], out_bytes, timeout=600)
-        bad = np.flatnonzero((san != got[:k]).any(axis=1))
+    Undefined behaviour thus fails the check, by a sanitizer report or by the two builds disagreeing.
+    The two builds and runs are separate processes started from two threads: they overlap."""
+
+    def sanitized() -> np.ndarray | None:
+        if not native.sanitizers_available():
+            return None
+        k = sanitized_inputs(len(xq), macs)
+        return native.run_batch(native.build(libdir, sanitize=True, opt="-O3", march_native=True), xq[:k], out_bytes, timeout=600)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(sanitized)
+        got = native.run_batch(native.build(libdir, opt="-O3", march_native=True), xq, out_bytes, timeout=600)
+        san = pending.result()
+    if san is not None:
+        bad = np.flatnonzero((san != got[: len(san)]).any(axis=1))
         if bad.size:
             raise BuildError(f"the sanitized and the optimized native builds disagree on input {int(bad[0])}: "
                              f"the generated code depends on undefined behaviour")  # fmt: skip
@@ -264,7 +286,7 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
     report["outputs"] = [{"name": out, "shape": list(got_onnx.shape[1:]), "scale": so, "zero_point": zo, "elements": report["elements"],
                           "mismatches": report["mismatches"], "max_abs_diff": report["max_abs_diff"], "float_metrics": None}]  # fmt: skip
     report["sqnr_db"] = []
-    float_ref = None
+    float_ref = fin = None
     if compiled.float_graph is not None:
         fin = ins.float_onnx if ins.float_onnx is not None else dequantize(data, *g.tensors[g.inputs[0]].quant.scalar())
         float_ref = reference.onnx_out(compiled.float_graph, reference.run_batch(compiled.float_graph, reference.onnx_in(compiled.float_graph, fin), mode="float"))
@@ -283,7 +305,7 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
             report["float_accuracy"] = float(np.mean(float_ref.reshape(len(y), -1).argmax(axis=1) == y))
     report["layers"] = [{"name": lay["name"], "op": lay["op"], "output_shape": lay["output_shape"], "macs": lay["macs"]} for lay in man["layers"]]
     if layer_report:
-        _add_layer_errors(report, compiled, device, ins.int8_ir, fin if compiled.float_graph is not None else None, progress)
+        _add_layer_errors(report, compiled, device, ins.int8_ir, fin, progress)
     report["macs"] = int(sum(lay["macs"] for lay in man["layers"]))
     report["notes"] = compiled.notes
     report["seconds"] = round(time.perf_counter() - t0, 3)
