@@ -21,7 +21,7 @@ from tinyconv.errors import BuildError, DataError, TinyconvError
 from tinyconv.fixedpoint import dequantize, quantize
 from tinyconv.ir import Graph
 from tinyconv.pipeline import Compiled, compile_model, load_calibration
-from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics
+from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics_of
 from tinyconv.progress import phase
 from tinyconv.quantize import sqnr_db
 from tinyconv.report import compare
@@ -182,14 +182,15 @@ def first_divergent_layer(compiled: Compiled, device: str, x: np.ndarray) -> dic
 LAYER_METRIC_INPUTS = 8  # per-layer float metrics are diagnostic; a few inputs show where the error grows
 
 
-def _add_layer_errors(report: dict, compiled: Compiled, device: str, xq: np.ndarray, float_onnx, progress) -> None:
+def _add_layer_errors(report: dict, compiled: Compiled, device: str, xq: np.ndarray, int8_head: dict, float_head: dict | None, progress) -> None:
+    """`int8_head` / `float_head`: every reference tensor of the first LAYER_METRIC_INPUTS inputs."""
     g = compiled.graph
     phase(progress, f"comparing every layer on {getattr(device, 'name', device)}")
-    diffs = layer_diffs(g, xq[0], device_layers(compiled, device, xq[0]))
+    diffs = layer_diffs(g, xq[0], device_layers(compiled, device, xq[0]), ref={k: v[0] for k, v in int8_head.items()})
     fm = {}
-    if float_onnx is not None:
+    if float_head is not None:
         phase(progress, "float metrics per layer")
-        fm = layer_float_metrics(compiled.float_graph, g, reference.onnx_in(compiled.float_graph, float_onnx[:LAYER_METRIC_INPUTS]))
+        fm = layer_float_metrics_of(g, float_head, int8_head)
     for row, node, d in zip(report["layers"], g.nodes, diffs):
         row.update(d)
         row["float_metrics"] = fm.get(node.outputs[0])
@@ -267,7 +268,8 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
     else:
         data = inputs if not isinstance(inputs, (str, Path)) else load_array(inputs, "inputs")
     ins = prepare_inputs(g, data)
-    expected = reference.run_batch(g, ins.int8_ir)
+    head = LAYER_METRIC_INPUTS if layer_report else 0  # their every tensor is kept for the layer report
+    expected, int8_head = reference.run_batch_keeping(g, ins.int8_ir, head)
     phase(progress, f"building and starting {device_name(device)}")
     got = device_outputs(compiled, device, ins.int8_ir, _running(progress)).reshape(expected.shape).astype(np.int8)
     report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device_name(device)}
@@ -286,10 +288,11 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
     report["outputs"] = [{"name": out, "shape": list(got_onnx.shape[1:]), "scale": so, "zero_point": zo, "elements": report["elements"],
                           "mismatches": report["mismatches"], "max_abs_diff": report["max_abs_diff"], "float_metrics": None}]  # fmt: skip
     report["sqnr_db"] = []
-    float_ref = fin = None
+    float_ref = float_head = None
     if compiled.float_graph is not None:
         fin = ins.float_onnx if ins.float_onnx is not None else dequantize(data, *g.tensors[g.inputs[0]].quant.scalar())
-        float_ref = reference.onnx_out(compiled.float_graph, reference.run_batch(compiled.float_graph, reference.onnx_in(compiled.float_graph, fin), mode="float"))
+        float_ir, float_head = reference.run_batch_keeping(compiled.float_graph, reference.onnx_in(compiled.float_graph, fin), head, mode="float")
+        float_ref = reference.onnx_out(compiled.float_graph, float_ir)
         report["sqnr_db"].append({"name": out, "sqnr_db": sqnr_db(float_ref, deq)})
         report["outputs"][0]["float_metrics"] = float_metrics(float_ref, deq)
         if compare_onnxruntime and not isinstance(model, Graph):
@@ -305,7 +308,7 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
             report["float_accuracy"] = float(np.mean(float_ref.reshape(len(y), -1).argmax(axis=1) == y))
     report["layers"] = [{"name": lay["name"], "op": lay["op"], "output_shape": lay["output_shape"], "macs": lay["macs"]} for lay in man["layers"]]
     if layer_report:
-        _add_layer_errors(report, compiled, device, ins.int8_ir, fin, progress)
+        _add_layer_errors(report, compiled, device, ins.int8_ir, int8_head, float_head, progress)
     report["macs"] = int(sum(lay["macs"] for lay in man["layers"]))
     report["notes"] = compiled.notes
     report["seconds"] = round(time.perf_counter() - t0, 3)
