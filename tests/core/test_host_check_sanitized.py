@@ -63,7 +63,8 @@ def test_sanitized_sample_follows_the_mac_budget():
     from tinyconv.check import SANITIZED_INPUTS, SANITIZED_MACS, sanitized_inputs
 
     assert sanitized_inputs(16, 12_500_000) == SANITIZED_INPUTS  # ic
-    assert sanitized_inputs(16, 148_621_312) == SANITIZED_INPUTS  # resnet18 at 64x64
+    assert sanitized_inputs(16, 7_489_664) == SANITIZED_INPUTS  # vww
+    assert sanitized_inputs(16, 148_621_312) == 2  # resnet18 at 64x64
     assert sanitized_inputs(16, SANITIZED_MACS // 2) == 2
     assert sanitized_inputs(16, 1_185_005_000) == 1  # wav2letter
     assert sanitized_inputs(16, 10 * SANITIZED_MACS) == 1
