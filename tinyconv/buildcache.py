@@ -227,12 +227,15 @@ def compile_object(cc: str, flags: list[str], src: Path, include_dirs: list[Path
 
 
 def build_executable(cc: str, sources: list[Path], compile_flags: list[str], link_flags: list[str], include_dirs: list[Path], *,
-                     name: str, link_inputs: tuple[bytes, ...] = (), cache_dir=None, key_extra=()) -> Path:  # fmt: skip
+                     name: str, link_inputs: tuple[bytes, ...] = (), cache_dir=None, key_extra=(), unit_flags=None) -> Path:  # fmt: skip
     """Compile every source (cached, in parallel) and link (cached). `link_inputs`: the content of
-    anything the link reads besides the objects (a linker script), for the key."""
+    anything the link reads besides the objects (a linker script), for the key. `unit_flags`:
+    {source: flags added for that unit only} (so the other units share objects with other builds)."""
+    unit_flags = unit_flags or {}
     jobs = min(len(sources), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        objs = list(pool.map(lambda s: compile_object(cc, compile_flags, s, include_dirs, cache_dir=cache_dir, key_extra=key_extra), sources))
+        objs = list(pool.map(lambda s: compile_object(cc, [*compile_flags, *unit_flags.get(s, [])], s, include_dirs, cache_dir=cache_dir,
+                                                      key_extra=key_extra), sources))  # fmt: skip
     key = cache_key("link", _compiler_identity(cc), link_flags, key_extra, [o.stem for o in objs], link_inputs)
     out = cache_root(cache_dir) / "link" / key / name
     if out.exists():

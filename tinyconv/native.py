@@ -110,13 +110,15 @@ def build(libdir: Path, *, cc: str = "gcc", sanitize: bool = False, opt: str = "
     build_dir.mkdir(exist_ok=True)
     driver = build_dir / ("dump_main.c" if dump else "driver_main.c")
     driver.write_text((DUMP_DRIVER if dump else DRIVER).format(prefix=prefix, P=prefix.upper()))
-    hooks = [f"-D{prefix.upper()}_LAYER_HOOKS"] if dump else []
     san = SANITIZE if sanitize else []
     arch = native_arch_flags() if march_native else []
     sources = [*sorted(libdir.glob("*.c")), driver]
+    # The hooks define goes only to the units that read it (the model's run function): the kernels
+    # and the weights are then the same objects as the plain build's, already in the cache.
+    hooks = {src: [f"-D{prefix.upper()}_LAYER_HOOKS"] for src in sources if dump and b"_LAYER_HOOKS" in src.read_bytes()}
     try:
-        return buildcache.build_executable(cc, sources, [*WARNINGS, opt, *arch, *hooks, *san], [opt, *arch, *san], [libdir], name="driver",
-                                           cache_dir=cache_dir, key_extra=(buildcache.host_cpu(),) if march_native else ())  # fmt: skip
+        return buildcache.build_executable(cc, sources, [*WARNINGS, opt, *arch, *san], [opt, *arch, *san], [libdir], name="driver",
+                                           cache_dir=cache_dir, key_extra=(buildcache.host_cpu(),) if march_native else (), unit_flags=hooks)  # fmt: skip
     except BuildError as e:
         raise BuildError(f"the native build of the generated library in {libdir} failed: {e.message}") from None
 
@@ -142,7 +144,7 @@ def run_batch(exe: Path, inputs: np.ndarray, output_bytes: int, *, timeout: floa
 
 def dump_layers(libdir: Path, x: np.ndarray, layer_bytes: list[int], *, prefix: str = "tc_model") -> list[np.ndarray]:
     """Every layer's output for one input, as the C code computed it (layer hooks compiled in)."""
-    exe = build(libdir, dump=True, prefix=prefix)
+    exe = build(libdir, dump=True, prefix=prefix, opt="-O3", march_native=True)  # the host check's flags: its objects are reused
     total = sum(layer_bytes)
     with procs.temp_dir() as tmp:
         fin, fout = Path(tmp) / "in.bin", Path(tmp) / "layers.bin"

@@ -169,3 +169,20 @@ def test_cli_compile_default_weights_are_portable_c(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["compile", str(REPO_EXAMPLE / "digits_cnn.onnx"), "--calib", str(REPO_EXAMPLE / "calib.npy"), "-o", str(out)]) == 0
     assert not (out / "tc_model_weights.bin").exists() and "__asm__" not in (out / "tc_model_weights.c").read_text()
+
+
+def test_layer_dump_build_reuses_the_check_build_objects(tmp_path, monkeypatch):
+    """The per-layer dump (check's layer report) compiles only the model unit (hooks on) and its
+    driver: the kernels and the weights come from the -O3 build's cache entries."""
+    need_compiler("gcc")
+    monkeypatch.setenv("TINYCONV_CACHE", str(tmp_path / "cache"))
+    c = compile_model(REPO_EXAMPLE / "digits_cnn.onnx", calib=np.load(REPO_EXAMPLE / "calib.npy"), target="host", outdir=tmp_path / "lib", weights="incbin")
+    native.build(c.library.outdir, opt="-O3", march_native=True)
+    units = len(list(c.library.outdir.glob("*.c")))
+    before = buildcache.stats.compiles
+    s, z = c.graph.tensors[c.graph.inputs[0]].quant.scalar()
+    x = quantize(np.load(REPO_EXAMPLE / "test_x.npy")[:1], s, z)
+    layers = native.dump_layers(c.library.outdir, x, [lay["output_bytes"] for lay in c.library.manifest["layers"]])
+    assert buildcache.stats.compiles - before == 2 < units + 1
+    assert len(layers) == len(c.graph.nodes)
+    assert_layers_match(c, x[0])  # the dump still shows every layer, equal to the reference
