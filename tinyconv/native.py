@@ -69,7 +69,7 @@ int main(int argc, char **argv)
 """
 
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g1"]  # -g1: line tables, all a report shows (file:line), for a sixth of -g's extra compile time
 
 
 @functools.lru_cache(maxsize=None)
