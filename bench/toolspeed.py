@@ -7,7 +7,9 @@ Per model (host device, 16 inputs, float ONNX + calibration): `compile` (import,
 plan, generate C with incbin weights) and `compile_c` (the same with C-array weights, the
 library default); `build` (native build into an empty build cache) and `rebuild` (the same library
 again: the cache answers); `reference` (batched int8 reference); `device` (the native batch run);
-`check` (`tinyconv check --device host` end to end, cold cache) and `recheck` (again, other inputs).
+`check` (`run_check(device="host")` end to end, cold cache), `recheck` (again, other inputs) and
+`check_cli` (what `tinyconv check --device host` runs: also the onnxruntime comparison and the
+per-layer report, cold cache).
 Each time is the best of --runs runs, as wall time and as CPU time (this process's threads plus
 its children: gcc, the native run). On a loaded machine wall time is a noisy upper bound and CPU
 time the better estimate of an unloaded run. The issue-12 targets are printed beside them.
@@ -39,7 +41,7 @@ console = Console(width=200)
 # Issue 12's targets (seconds, unloaded 2-core machine): check on 16 inputs, compile.
 TARGETS = {"resnet18": {"check": 5.0, "compile": 2.0}, "wav2letter": {"check": 15.0, "compile": 2.0}}
 MLPERF_COMPILE_TARGET = 1.0
-PHASES = ("compile", "compile_c", "build", "rebuild", "reference", "device", "check", "recheck")
+PHASES = ("compile", "compile_c", "build", "rebuild", "reference", "device", "check", "recheck", "check_cli")
 
 
 def models(names: list[str], workdir: Path) -> list[tuple[str, Path, np.ndarray, np.ndarray, int]]:
@@ -113,7 +115,13 @@ def measure(name: str, path: Path, calib: np.ndarray, inputs: np.ndarray, runs: 
 
     row["check"], (report, _, _) = best(cold_check, runs, "check")
     row["recheck"], (report2, _, _) = best(lambda: run_check(path, device="host", calib=calib, inputs=inputs[::-1].copy(), compare_onnxruntime=False), runs, "recheck")
-    row["bit_exact"] = row["bit_exact"] and report["bit_exact"] and report2["bit_exact"]
+
+    def cold_cli_check():
+        os.environ["TINYCONV_CACHE"] = str(tmp / f"cache-{name}-{next(caches)}")
+        return run_check(path, device="host", calib=calib, inputs=inputs, compare_onnxruntime=True, layer_report=True)
+
+    row["check_cli"], (report3, _, _) = best(cold_cli_check, runs, "check_cli")
+    row["bit_exact"] = row["bit_exact"] and report["bit_exact"] and report2["bit_exact"] and report3["bit_exact"]
     row["inputs"] = int(len(inputs))
     row["macs_per_inference"] = int(report["macs"])
     row["weights_bytes"] = int(sum(t.nbytes for t in c.graph.tensors.values() if t.is_const))

@@ -8,10 +8,15 @@ only the weights object and the units that read a changed header.
 Location: `cache_dir` arguments, else $TINYCONV_CACHE, else $XDG_CACHE_HOME/tinyconv (~/.cache).
 Writes go to a temporary name and are renamed into place, so concurrent builds of the same key
 are safe (both produce identical bytes; the last rename wins).
+
+Size: after every build the least recently used objects and links go until the cache holds at
+most $TINYCONV_CACHE_MAX_MB (default 2048); a file's modification time is its last use (a hit
+touches it); the build just made always stays.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -29,6 +34,8 @@ LOCAL_INCLUDE = re.compile(rb'^\s*#\s*include\s+"([^"]+)"', re.M)
 MACRO_INCLUDE = re.compile(rb"^\s*#\s*include\s+[A-Za-z_]", re.M)
 INCBIN_FILE = re.compile(rb'"([^"\s]+\.bin)"')
 COMPILE_TIMEOUT = 600  # seconds; a generated unit with megabytes of initializers takes minutes at worst
+DEFAULT_MAX_MB = 2048  # a check of a 23 M-parameter model leaves ~150 MB (weights in 3 objects, 3 links)
+KEY_NAME = re.compile(r"[0-9a-f]{32}")  # cache entries; temporary files being written are named otherwise
 
 
 @dataclass
@@ -38,6 +45,7 @@ class Stats:
     compiles: int = 0
     links: int = 0
     hits: int = 0
+    pruned: int = 0  # entries removed to keep the size bound
 
 
 stats = Stats()
@@ -49,6 +57,76 @@ def cache_root(cache_dir: Path | str | None = None) -> Path:
     if os.environ.get("TINYCONV_CACHE"):
         return Path(os.environ["TINYCONV_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tinyconv"
+
+
+def max_bytes() -> int:
+    """The size bound: $TINYCONV_CACHE_MAX_MB megabytes, else DEFAULT_MAX_MB."""
+    text = os.environ.get("TINYCONV_CACHE_MAX_MB", "").strip()
+    try:
+        mb = float(text) if text else DEFAULT_MAX_MB
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:  # also NaN
+        raise BuildError(f"TINYCONV_CACHE_MAX_MB={text!r} is not a size in megabytes", hint="set it to a number such as 2048, or unset it")
+    return int(mb * (1 << 20))
+
+
+def _entries(root: Path) -> list[tuple[int, int, Path]]:
+    """(last use in ns, bytes, path) of every object file and link folder in the cache."""
+    out = []
+    for shard in _scan(root / "obj"):
+        for f in _scan(Path(shard.path)):
+            if f.name.endswith(".o") and KEY_NAME.fullmatch(f.name[:-2]):
+                with contextlib.suppress(OSError):
+                    st = f.stat()
+                    out.append((st.st_mtime_ns, st.st_size, Path(f.path)))
+    for d in _scan(root / "link"):
+        if KEY_NAME.fullmatch(d.name):
+            with contextlib.suppress(OSError):
+                files = [f.stat() for f in _scan(Path(d.path))]
+                if files:
+                    out.append((max(st.st_mtime_ns for st in files), sum(st.st_size for st in files), Path(d.path)))
+    return out
+
+
+def _scan(folder: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except OSError:  # not there (yet), or removed by a concurrent prune
+        return []
+
+
+def _touch(path: Path) -> None:
+    """Marks a cache entry as just used (its modification time is its last use)."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
+def prune(cache_dir=None, *, keep=(), limit: int | None = None) -> int:
+    """Removes the least recently used objects and links until the cache holds at most `limit`
+    bytes (default max_bytes()); paths in `keep` (the build just made) stay. Returns bytes removed."""
+    root = cache_root(cache_dir)
+    limit = max_bytes() if limit is None else limit
+    entries = _entries(root)
+    excess = sum(size for _, size, _ in entries) - limit
+    if excess <= 0:
+        return 0
+    keep = {Path(k) for k in keep}
+    removed = 0
+    for _, size, path in sorted(entries):
+        if removed >= excess:
+            break
+        if path in keep:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        removed += size
+        stats.pruned += 1
+    return removed
 
 
 def cache_key(*parts) -> str:
@@ -133,6 +211,7 @@ def compile_object(cc: str, flags: list[str], src: Path, include_dirs: list[Path
     obj = cache_root(cache_dir) / "obj" / key[:2] / f"{key}.o"
     if obj.exists():
         stats.hits += 1
+        _touch(obj)
         return obj
     obj.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".o", dir=obj.parent)
@@ -148,16 +227,21 @@ def compile_object(cc: str, flags: list[str], src: Path, include_dirs: list[Path
 
 
 def build_executable(cc: str, sources: list[Path], compile_flags: list[str], link_flags: list[str], include_dirs: list[Path], *,
-                     name: str, link_inputs: tuple[bytes, ...] = (), cache_dir=None, key_extra=()) -> Path:  # fmt: skip
+                     name: str, link_inputs: tuple[bytes, ...] = (), cache_dir=None, key_extra=(), unit_flags=None) -> Path:  # fmt: skip
     """Compile every source (cached, in parallel) and link (cached). `link_inputs`: the content of
-    anything the link reads besides the objects (a linker script), for the key."""
+    anything the link reads besides the objects (a linker script), for the key. `unit_flags`:
+    {source: flags added for that unit only} (so the other units share objects with other builds)."""
+    unit_flags = unit_flags or {}
     jobs = min(len(sources), os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        objs = list(pool.map(lambda s: compile_object(cc, compile_flags, s, include_dirs, cache_dir=cache_dir, key_extra=key_extra), sources))
+        objs = list(pool.map(lambda s: compile_object(cc, [*compile_flags, *unit_flags.get(s, [])], s, include_dirs, cache_dir=cache_dir,
+                                                      key_extra=key_extra), sources))  # fmt: skip
     key = cache_key("link", _compiler_identity(cc), link_flags, key_extra, [o.stem for o in objs], link_inputs)
     out = cache_root(cache_dir) / "link" / key / name
     if out.exists():
         stats.hits += 1
+        _touch(out)
+        prune(cache_dir, keep=[*objs, out.parent])
         return out
     out.parent.parent.mkdir(parents=True, exist_ok=True)
     tmpdir = Path(tempfile.mkdtemp(prefix="link-", dir=out.parent.parent))
@@ -172,5 +256,6 @@ def build_executable(cc: str, sources: list[Path], compile_flags: list[str], lin
     finally:
         procs.untrack(tmpdir)
     stats.links += 1
+    prune(cache_dir, keep=[*objs, out.parent])
     return out
 

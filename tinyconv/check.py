@@ -10,6 +10,7 @@ device goes through the harness (firmware + framed serial protocol).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tinyconv.errors import BuildError, DataError, TinyconvError
 from tinyconv.fixedpoint import dequantize, quantize
 from tinyconv.ir import Graph
 from tinyconv.pipeline import Compiled, compile_model, load_calibration
-from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics
+from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics_of
 from tinyconv.progress import phase
 from tinyconv.quantize import sqnr_db
 from tinyconv.report import compare
@@ -109,26 +110,47 @@ def device_outputs(compiled: Compiled, device: str, xq: np.ndarray, progress=Non
     libdir = compiled.library.outdir
     out_bytes = compiled.library.manifest["output"]["bytes"]
     if device == "host":
-        return host_outputs(libdir, xq, out_bytes)
+        return host_outputs(libdir, xq, out_bytes, macs=sum(lay["macs"] for lay in compiled.library.manifest["layers"]))
     from tinyconv.harness import api
 
     return np.asarray(api.run_inputs(libdir, device, xq.reshape(len(xq), -1), progress=progress).outputs).reshape(len(xq), out_bytes)
 
 
 SANITIZED_INPUTS = 4  # ASan + UBSan code runs 10-20x slower: a sample of the inputs, every one in the -O3 build
+# ... and at most this many MACs of them (~0.6 s of sanitized code on a 2-core x86 host), but always
+# one input. A smaller sample loses little: the generated code's loops and addresses follow from the
+# shapes alone (values only select results: clamps, maxima, entries of 256-entry tables), so one
+# input already makes every memory access ASan checks; and prepare refuses any layer whose int32 sums
+# could overflow for some input. More inputs add values through the same arithmetic for UBSan, which
+# the random-graph and fuzz tests run under sanitizers on every input.
+SANITIZED_MACS = 400_000_000
 
 
-def host_outputs(libdir: Path, xq: np.ndarray, out_bytes: int) -> np.ndarray:
+def sanitized_inputs(n: int, macs: int | None) -> int:
+    """How many of n inputs the sanitized build runs, for a model of `macs` per inference."""
+    k = min(n, SANITIZED_INPUTS)
+    return max(min(n, 1), min(k, SANITIZED_MACS // macs)) if macs else k
+
+
+def host_outputs(libdir: Path, xq: np.ndarray, out_bytes: int, macs: int | None = None) -> np.ndarray:
     """Every input through an -O3 native build (integer-only C: -O3 and this CPU's vector units
-    cannot change a byte); the first SANITIZED_INPUTS also through an ASan + UBSan build with
+    cannot change a byte); the first sanitized_inputs() also through an ASan + UBSan build with
     -fno-sanitize-recover when the compiler has them, whose outputs must be the same bytes.
-    Undefined behaviour thus fails the check, by a sanitizer report or by the two builds disagreeing."""
-    exe = native.build(libdir, opt="-O3", march_native=True)
-    got = native.run_batch(exe, xq, out_bytes, timeout=600)
-    if native.sanitizers_available():
-        k = min(len(xq), SANITIZED_INPUTS)
-        san = native.run_batch(native.build(libdir, sanitize=True, opt="-O3", march_native=True), xq[:k], out_bytes, timeout=600)
-        bad = np.flatnonzero((san != got[:k]).any(axis=1))
+    Undefined behaviour thus fails the check, by a sanitizer report or by the two builds disagreeing.
+    The two builds and runs are separate processes started from two threads: they overlap."""
+
+    def sanitized() -> np.ndarray | None:
+        if not native.sanitizers_available():
+            return None
+        k = sanitized_inputs(len(xq), macs)
+        return native.run_batch(native.build(libdir, sanitize=True, opt="-O3", march_native=True), xq[:k], out_bytes, timeout=600)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(sanitized)
+        got = native.run_batch(native.build(libdir, opt="-O3", march_native=True), xq, out_bytes, timeout=600)
+        san = pending.result()
+    if san is not None:
+        bad = np.flatnonzero((san != got[: len(san)]).any(axis=1))
         if bad.size:
             raise BuildError(f"the sanitized and the optimized native builds disagree on input {int(bad[0])}: "
                              f"the generated code depends on undefined behaviour")  # fmt: skip
@@ -160,14 +182,15 @@ def first_divergent_layer(compiled: Compiled, device: str, x: np.ndarray) -> dic
 LAYER_METRIC_INPUTS = 8  # per-layer float metrics are diagnostic; a few inputs show where the error grows
 
 
-def _add_layer_errors(report: dict, compiled: Compiled, device: str, xq: np.ndarray, float_onnx, progress) -> None:
+def _add_layer_errors(report: dict, compiled: Compiled, device: str, xq: np.ndarray, int8_head: dict, float_head: dict | None, progress) -> None:
+    """`int8_head` / `float_head`: every reference tensor of the first LAYER_METRIC_INPUTS inputs."""
     g = compiled.graph
     phase(progress, f"comparing every layer on {getattr(device, 'name', device)}")
-    diffs = layer_diffs(g, xq[0], device_layers(compiled, device, xq[0]))
+    diffs = layer_diffs(g, xq[0], device_layers(compiled, device, xq[0]), ref={k: v[0] for k, v in int8_head.items()})
     fm = {}
-    if float_onnx is not None:
+    if float_head is not None:
         phase(progress, "float metrics per layer")
-        fm = layer_float_metrics(compiled.float_graph, g, reference.onnx_in(compiled.float_graph, float_onnx[:LAYER_METRIC_INPUTS]))
+        fm = layer_float_metrics_of(g, float_head, int8_head)
     for row, node, d in zip(report["layers"], g.nodes, diffs):
         row.update(d)
         row["float_metrics"] = fm.get(node.outputs[0])
@@ -245,7 +268,8 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
     else:
         data = inputs if not isinstance(inputs, (str, Path)) else load_array(inputs, "inputs")
     ins = prepare_inputs(g, data)
-    expected = reference.run_batch(g, ins.int8_ir)
+    head = LAYER_METRIC_INPUTS if layer_report else 0  # their every tensor is kept for the layer report
+    expected, int8_head = reference.run_batch_keeping(g, ins.int8_ir, head)
     phase(progress, f"building and starting {device_name(device)}")
     got = device_outputs(compiled, device, ins.int8_ir, _running(progress)).reshape(expected.shape).astype(np.int8)
     report = {"model": str(model) if not isinstance(model, Graph) else g.name, "device": device_name(device)}
@@ -264,10 +288,11 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
     report["outputs"] = [{"name": out, "shape": list(got_onnx.shape[1:]), "scale": so, "zero_point": zo, "elements": report["elements"],
                           "mismatches": report["mismatches"], "max_abs_diff": report["max_abs_diff"], "float_metrics": None}]  # fmt: skip
     report["sqnr_db"] = []
-    float_ref = None
+    float_ref = float_head = None
     if compiled.float_graph is not None:
         fin = ins.float_onnx if ins.float_onnx is not None else dequantize(data, *g.tensors[g.inputs[0]].quant.scalar())
-        float_ref = reference.onnx_out(compiled.float_graph, reference.run_batch(compiled.float_graph, reference.onnx_in(compiled.float_graph, fin), mode="float"))
+        float_ir, float_head = reference.run_batch_keeping(compiled.float_graph, reference.onnx_in(compiled.float_graph, fin), head, mode="float")
+        float_ref = reference.onnx_out(compiled.float_graph, float_ir)
         report["sqnr_db"].append({"name": out, "sqnr_db": sqnr_db(float_ref, deq)})
         report["outputs"][0]["float_metrics"] = float_metrics(float_ref, deq)
         if compare_onnxruntime and not isinstance(model, Graph):
@@ -283,7 +308,7 @@ def _check_in(model, *, device, calib, inputs, labels, method, workdir: Path, pr
             report["float_accuracy"] = float(np.mean(float_ref.reshape(len(y), -1).argmax(axis=1) == y))
     report["layers"] = [{"name": lay["name"], "op": lay["op"], "output_shape": lay["output_shape"], "macs": lay["macs"]} for lay in man["layers"]]
     if layer_report:
-        _add_layer_errors(report, compiled, device, ins.int8_ir, fin if compiled.float_graph is not None else None, progress)
+        _add_layer_errors(report, compiled, device, ins.int8_ir, int8_head, float_head, progress)
     report["macs"] = int(sum(lay["macs"] for lay in man["layers"]))
     report["notes"] = compiled.notes
     report["seconds"] = round(time.perf_counter() - t0, 3)

@@ -32,19 +32,26 @@ def layer_float_metrics(float_graph: Graph, int8_graph: Graph, inputs_ir: np.nda
     # Both references run the whole batch at once; [k] of every tensor is sample k, in input order.
     fv = reference.run_batch_tensors(float_graph, inputs_ir, mode="float")
     qv = reference.run_batch_tensors(int8_graph, quantize(inputs_ir, s_in, z_in), mode="int8")
+    return layer_float_metrics_of(int8_graph, fv, qv)
+
+
+def layer_float_metrics_of(int8_graph: Graph, float_values: dict, int8_values: dict) -> dict[str, dict]:
+    """layer_float_metrics from tensors already computed (reference.run_batch_tensors, same inputs)."""
     out = {}
     for node in int8_graph.nodes:
         o = node.outputs[0]
-        if o in fv and o in qv:
-            q = dequantize(qv[o], *int8_graph.tensors[o].quant.scalar())
-            out[o] = float_metrics(fv[o].reshape(-1), q.reshape(-1))
+        if o in float_values and o in int8_values:
+            q = dequantize(int8_values[o], *int8_graph.tensors[o].quant.scalar())
+            out[o] = float_metrics(float_values[o].reshape(-1), q.reshape(-1))
     return out
 
 
-def layer_diffs(int8_graph: Graph, x: np.ndarray, device_layers: list[np.ndarray]) -> list[dict]:
-    """Per layer: mismatching elements and max |diff| of the device's output against the reference, for one input."""
+def layer_diffs(int8_graph: Graph, x: np.ndarray, device_layers: list[np.ndarray], ref: dict | None = None) -> list[dict]:
+    """Per layer: mismatching elements and max |diff| of the device's output against the reference,
+    for one input (`ref`: its reference tensors, when already computed)."""
     (inp,) = int8_graph.inputs
-    ref = reference.run(int8_graph, {inp: x.reshape(int8_graph.tensors[inp].shape)}, mode="int8", keep=True)
+    if ref is None:
+        ref = reference.run(int8_graph, {inp: x.reshape(int8_graph.tensors[inp].shape)}, mode="int8", keep=True)
     out = []
     for node, d in zip(int8_graph.nodes, device_layers):
         e = ref[node.outputs[0]].reshape(-1).astype(np.int16)

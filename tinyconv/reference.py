@@ -86,6 +86,20 @@ def run_batch_tensors(graph: Graph, batch: np.ndarray, *, mode: str = "float") -
     return {k: v for k, v in values.items() if not graph.tensors[k].is_const}
 
 
+def run_batch_keeping(graph: Graph, batch: np.ndarray, keep: int, *, mode: str = "int8") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """run_batch's outputs, plus every computed tensor of the first `keep` samples (as
+    run_batch_tensors gives them): one reference run serves both the outputs and a per-layer report."""
+    (out,) = graph.outputs
+    out_shape = graph.tensors[out].shape[1:]
+    batch = np.asarray(batch)
+    keep = min(keep, len(batch))
+    tensors = run_batch_tensors(graph, batch[:keep], mode=mode) if keep else {}
+    parts = [tensors[out].reshape((keep, *out_shape))] if keep else []
+    if len(batch) > keep:
+        parts.append(run_batch(graph, batch[keep:], mode=mode).reshape((len(batch) - keep, *out_shape)))
+    return np.concatenate(parts), tensors
+
+
 # Ops whose attributes never name the batch axis and whose references broadcast over it.
 _BATCH_FREE = {"conv2d", "conv_transpose2d", "fully_connected", "max_pool2d", "avg_pool2d", "mean", "global_max_pool",
                "softmax", "unary", "prelu", "resize_nearest"}  # fmt: skip

@@ -71,6 +71,22 @@ def test_graph_that_moves_the_batch_axis_runs_per_sample():
     assert_same_bytes(c.graph, int8_batch(c.graph, 3))
 
 
+@pytest.mark.parametrize("keep", [0, 1, 3, 9, 12])
+def test_run_batch_keeping_gives_run_batch_outputs_and_the_kept_tensors(keep):
+    """The check's one reference run for outputs and the layer report (reference.run_batch_keeping)."""
+    g = every_op_graph()
+    c = compile_model(g, calib=np.random.default_rng(0).normal(0, 1, (8, *g.tensors["x"].shape[1:])).astype(np.float32))
+    xq = int8_batch(c.graph, 9)
+    out, kept = reference.run_batch_keeping(c.graph, xq, keep)
+    assert out.dtype == np.int8 and out.tobytes() == reference.run_batch(c.graph, xq).tobytes()
+    want = reference.run_batch_tensors(c.graph, xq[:keep], mode="int8") if keep else {}
+    assert kept.keys() == want.keys() and all(kept[k].tobytes() == want[k].tobytes() for k in want)
+    fx = np.random.default_rng(2).normal(0, 1, (9, *g.tensors["x"].shape[1:])).astype(np.float32)
+    fout, fkept = reference.run_batch_keeping(c.float_graph, fx, keep, mode="float")
+    np.testing.assert_allclose(fout, reference.run_batch(c.float_graph, fx, mode="float"), rtol=1e-6, atol=1e-6)
+    assert len(fkept) == (len(reference.run_batch_tensors(c.float_graph, fx[:1])) if keep else 0)
+
+
 def test_im2col_and_batch_in_chunks_give_the_same_bytes(monkeypatch):
     """A chunk budget of one output position per im2col block and two samples per batched run:
     every chunking loop runs."""

@@ -35,9 +35,7 @@ def test_host_check_builds_with_sanitizers(tmp_path, monkeypatch):
     assert len(sanitized) == 1, "the host check's sample run is not sanitized"
 
 
-def test_undefined_behaviour_in_generated_code_fails_the_run(tmp_path):
-    """A library whose run overflows a signed int: the sanitized driver stops with a clear error."""
-    _need_sanitizers()
+def _overflowing_library(tmp_path):
     (tmp_path / "tc_model.h").write_text(
         "#include <stdint.h>\n#define TC_MODEL_INPUT_BYTES 4\n#define TC_MODEL_OUTPUT_BYTES 4\n"
         "int tc_model_init(void);\nint tc_model_run(const int8_t *input, int8_t *output);\n"
@@ -48,7 +46,39 @@ def test_undefined_behaviour_in_generated_code_fails_the_run(tmp_path):
         "    int32_t big = INT32_MAX - 10;\n    big += input[0];\n"
         "    for (int i = 0; i < 4; ++i) output[i] = (int8_t)(big & 0x7f);\n    return 0;\n}\n"
     )
+
+
+def test_undefined_behaviour_in_generated_code_fails_the_run(tmp_path):
+    """A library whose run overflows a signed int: the sanitized driver stops with a clear error."""
+    _need_sanitizers()
+    _overflowing_library(tmp_path)
     exe = native.build(tmp_path, sanitize=True)
     assert native.run_batch(exe, np.zeros((1, 4), np.int8), 4).shape == (1, 4)
     with pytest.raises(BuildError, match="undefined behaviour"):
         native.run_batch(exe, np.full((1, 4), 100, np.int8), 4)
+
+
+def test_sanitized_sample_follows_the_mac_budget():
+    """Four inputs for models of ordinary size, fewer for big ones, never none (check.sanitized_inputs)."""
+    from tinyconv.check import SANITIZED_INPUTS, SANITIZED_MACS, sanitized_inputs
+
+    assert sanitized_inputs(16, 12_500_000) == SANITIZED_INPUTS  # ic
+    assert sanitized_inputs(16, 7_489_664) == SANITIZED_INPUTS  # vww
+    assert sanitized_inputs(16, 148_621_312) == 2  # resnet18 at 64x64
+    assert sanitized_inputs(16, SANITIZED_MACS // 2) == 2
+    assert sanitized_inputs(16, 1_185_005_000) == 1  # wav2letter
+    assert sanitized_inputs(16, 10 * SANITIZED_MACS) == 1
+    assert sanitized_inputs(2, 1000) == 2 and sanitized_inputs(1, 10**12) == 1 and sanitized_inputs(0, 1000) == 0
+    assert sanitized_inputs(16, None) == SANITIZED_INPUTS
+
+
+def test_host_outputs_fail_on_undefined_behaviour_in_the_sanitized_sample(tmp_path, monkeypatch):
+    """The sanitized build runs beside the -O3 one (another thread): its failure still fails the run."""
+    _need_sanitizers()
+    monkeypatch.setenv("TINYCONV_CACHE", str(tmp_path / "cache"))
+    _overflowing_library(tmp_path)
+    from tinyconv.check import host_outputs
+
+    assert host_outputs(tmp_path, np.zeros((3, 4), np.int8), 4, macs=100).shape == (3, 4)
+    with pytest.raises(BuildError, match="undefined behaviour"):
+        host_outputs(tmp_path, np.full((3, 4), 100, np.int8), 4, macs=100)

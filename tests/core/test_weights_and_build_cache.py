@@ -114,13 +114,15 @@ def test_second_check_builds_nothing_and_a_changed_model_rebuilds(tmp_path, monk
     first = buildcache.stats.compiles - before[0], buildcache.stats.links - before[1]
     links = 2 if native.sanitizers_available() else 1  # the -O3 driver and the sanitized one (check.host_outputs)
     assert r1["bit_exact"] and first[0] >= 3 and first[1] == links
-    objects = {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*") if p.is_file()}
+    # Every cache write is a new file renamed into place: same inodes = nothing rewritten (a hit only
+    # touches the modification time, which records the last use for pruning).
+    objects = {p: p.stat().st_ino for p in (tmp_path / "cache").rglob("*") if p.is_file()}
 
     before = buildcache.stats.compiles, buildcache.stats.links
     r2, _, _ = run_check(model, device="host", calib=calib, inputs=xs[100:116], compare_onnxruntime=False)  # other inputs, new temp dir
     assert r2["bit_exact"] and r2["inputs"] == 16
     assert (buildcache.stats.compiles, buildcache.stats.links) == before, "the second check invoked the compiler"
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "cache").rglob("*") if p.is_file()} == objects
+    assert {p: p.stat().st_ino for p in (tmp_path / "cache").rglob("*") if p.is_file()} == objects
 
     # Other calibration data → other scales → another library: only what changed is rebuilt.
     r3, _, _ = run_check(model, device="host", calib=calib[:16] * 0.5, inputs=xs[:8], compare_onnxruntime=False)
@@ -167,3 +169,20 @@ def test_cli_compile_default_weights_are_portable_c(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["compile", str(REPO_EXAMPLE / "digits_cnn.onnx"), "--calib", str(REPO_EXAMPLE / "calib.npy"), "-o", str(out)]) == 0
     assert not (out / "tc_model_weights.bin").exists() and "__asm__" not in (out / "tc_model_weights.c").read_text()
+
+
+def test_layer_dump_build_reuses_the_check_build_objects(tmp_path, monkeypatch):
+    """The per-layer dump (check's layer report) compiles only the model unit (hooks on) and its
+    driver: the kernels and the weights come from the -O3 build's cache entries."""
+    need_compiler("gcc")
+    monkeypatch.setenv("TINYCONV_CACHE", str(tmp_path / "cache"))
+    c = compile_model(REPO_EXAMPLE / "digits_cnn.onnx", calib=np.load(REPO_EXAMPLE / "calib.npy"), target="host", outdir=tmp_path / "lib", weights="incbin")
+    native.build(c.library.outdir, opt="-O3", march_native=True)
+    units = len(list(c.library.outdir.glob("*.c")))
+    before = buildcache.stats.compiles
+    s, z = c.graph.tensors[c.graph.inputs[0]].quant.scalar()
+    x = quantize(np.load(REPO_EXAMPLE / "test_x.npy")[:1], s, z)
+    layers = native.dump_layers(c.library.outdir, x, [lay["output_bytes"] for lay in c.library.manifest["layers"]])
+    assert buildcache.stats.compiles - before == 2 < units + 1
+    assert len(layers) == len(c.graph.nodes)
+    assert_layers_match(c, x[0])  # the dump still shows every layer, equal to the reference

@@ -176,9 +176,11 @@ class Importer:
 
     def weight(self, name: str, transform=lambda a: a, suffix: str = "", what: str = "the weight", scale: float = 1.0) -> str:
         """An IR constant made from ONNX constant `name`; a QDQ model's integers travel along."""
-        if not np.all(np.isfinite(self.const(name, what).astype(np.float64))):
+        c = self.const(name, what)
+        if not np.isfinite(c if c.dtype.kind in "fiub" else c.astype(np.float64)).all():  # (no float64 copy of float32 weights)
             self.fail(f"{what} '{name}' holds NaN or infinite values", cls=ModelError)
-        t = self.g.add_const(name + suffix, np.ascontiguousarray(transform(self.const(name, what).astype(np.float32)) * np.float32(scale)))
+        data = np.array(transform(c.astype(np.float32, copy=False)), order="C")  # one copy, the IR's own
+        t = self.g.add_const(name + suffix, data * np.float32(scale) if scale != 1.0 else data)
         if name in self.given_weights and scale == 1.0:
             q, qp = self.given_weights[name]
             t.qdata = np.ascontiguousarray(transform(q))

@@ -4,27 +4,69 @@ onnx's shape inference is C++ and trusts its input more than a compiler reading 
 some malformed attributes trip an assertion inside it (`std::clamp` with hi < lo on a Slice after a
 conv with an absurd dilation) and abort the whole Python process. In a child, such a crash (or a
 hang) becomes a one-line ModelError instead of a dead `tinyconv` with no message.
+
+The child infers on its own (copy-on-write) copy of the model with the large initializers' payloads
+taken out and their names declared as typed graph inputs: inference needs their shapes and types,
+never their values (only small integer tensors feed shape arithmetic: Reshape targets, Slice
+bounds, ...), and a model of tens of MB is otherwise serialised and parsed four times around it.
 """
 
 from __future__ import annotations
 
 import faulthandler
+import math
 import os
 import select
 import signal
 import time
 
 import onnx
-from onnx import shape_inference
+from onnx import helper, shape_inference
 
 from tinyconv.errors import ModelError
 
 TIMEOUT_S = 120.0
+# Initializers with more elements than this reach shape inference as typed inputs, without values.
+# A shape-carrying tensor has one element per axis; this leaves room for any real one.
+SLIM_ELEMENTS = 1024
+
+
+def _declare_large_initializers(model: onnx.ModelProto) -> list[str]:
+    """In place: drop the values of initializers with more than SLIM_ELEMENTS elements and declare
+    each as a graph input of its type and shape. Returns the names of the inputs it added."""
+    g = model.graph
+    if not any(math.prod(i.dims) > SLIM_ELEMENTS for i in g.initializer):
+        return []
+    inputs = {vi.name for vi in g.input}
+    keep, added = [], []
+    for init in g.initializer:
+        if math.prod(init.dims) <= SLIM_ELEMENTS:
+            keep.append(onnx.TensorProto())
+            keep[-1].CopyFrom(init)
+            continue
+        if init.name not in inputs:  # listed as an input too (IR < 4 style), onnx reads its declared type
+            g.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+            added.append(init.name)
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    return added
+
+
+def _inferred_without(model: onnx.ModelProto, added: list[str], **kwargs) -> onnx.ModelProto:
+    """Shape inference on `model` (already slimmed); the inputs slimming added are removed again."""
+    out = shape_inference.infer_shapes(model, **kwargs)
+    if added:
+        names = set(added)
+        kept = [vi for vi in out.graph.input if vi.name not in names]
+        del out.graph.input[:]
+        out.graph.input.extend(kept)
+    return out
 
 
 def infer_shapes(model: onnx.ModelProto, what: str, **kwargs) -> onnx.ModelProto:
     """shape_inference.infer_shapes(model, **kwargs), isolated; exceptions it raises are re-raised
-    as a RuntimeError carrying its message (the caller decides whether to fall back)."""
+    as a RuntimeError carrying its message (the caller decides whether to fall back). The result
+    is meant for its value types (value_info, inputs, outputs): it holds only the small initializers."""
     if not hasattr(os, "fork"):
         return shape_inference.infer_shapes(model, **kwargs)
     rfd, wfd = os.pipe()
@@ -34,7 +76,8 @@ def infer_shapes(model: onnx.ModelProto, what: str, **kwargs) -> onnx.ModelProto
             os.close(rfd)
             faulthandler.disable()  # an abort here is reported by the parent, in one line
             try:
-                payload = b"O" + shape_inference.infer_shapes(model, **kwargs).SerializeToString()
+                added = _declare_large_initializers(model)  # the child's copy: the caller's model is untouched
+                payload = b"O" + _inferred_without(model, added, **kwargs).SerializeToString()
             except Exception as e:  # noqa: BLE001 - sent to the parent as text
                 payload = b"E" + str(e).encode("utf-8", "replace")
             view = memoryview(payload)

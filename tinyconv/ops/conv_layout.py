@@ -24,21 +24,19 @@ def dsp_pairs_int16(w: np.ndarray, chunk: int = DSP_CHUNK) -> np.ndarray:
     (a[k+1], a[k+3]), (b[k], b[k+2]), (b[k+1], b[k+3]) (SXTB16 order, low half first), then for
     each value of the chunk's tail (length % 4) the word (a[k], b[k]). A pair takes K words.
     """
-    cout = w.shape[0]
-    rows = np.asarray(w, np.int16).reshape(cout, -1)
+    rows = np.asarray(w, np.int16).reshape(w.shape[0], -1)
+    if rows.shape[0] % 2:
+        rows = np.concatenate([rows, rows[-1:]])
     K = rows.shape[1]
-    out = []
-    for oc in range(0, cout, 2):
-        a = rows[oc]
-        b = rows[oc + 1] if oc + 1 < cout else a
-        for k_lo in range(0, K, chunk):
-            kn = min(chunk, K - k_lo)
-            k4 = kn & ~3
-            for k in range(k_lo, k_lo + k4, 4):
-                out += [a[k], a[k + 2], a[k + 1], a[k + 3], b[k], b[k + 2], b[k + 1], b[k + 3]]
-            for k in range(k_lo + k4, k_lo + kn):
-                out += [a[k], b[k]]
-    return np.array(out, np.int16)
+    pairs = rows.reshape(-1, 2, K)  # [P, (a, b), K]
+    parts = []
+    for k_lo in range(0, K, chunk):
+        kn = min(chunk, K - k_lo)
+        k4 = kn & ~3
+        quads = pairs[:, :, k_lo : k_lo + k4].reshape(len(pairs), 2, k4 // 4, 4)[..., [0, 2, 1, 3]]
+        parts.append(quads.transpose(0, 2, 1, 3).reshape(len(pairs), 2 * k4))  # [P, group, (a, b), 4]
+        parts.append(pairs[:, :, k_lo + k4 : k_lo + kn].transpose(0, 2, 1).reshape(len(pairs), 2 * (kn - k4)))  # tail: (a[k], b[k])
+    return np.concatenate(parts, axis=1).reshape(-1) if parts else np.zeros(0, np.int16)
 
 
 def dsp_depthwise_int16(w: np.ndarray) -> np.ndarray:
@@ -81,14 +79,10 @@ def dsp_fc_quads(w: np.ndarray, bias: np.ndarray | None, input_offset: int) -> t
     w16 = np.asarray(w, np.int16)
     out_f, n = w16.shape
     n4 = n & ~3
-    words = []
-    for o in range(0, out_f // 4 * 4, 4):
-        rows = w16[o : o + 4]
-        for k in range(0, n4, 4):
-            for r in rows:
-                words += [r[k], r[k + 2], r[k + 1], r[k + 3]]
-        for k in range(n4, n):
-            words += [rows[0][k], rows[1][k], rows[2][k], rows[3][k]]
+    quads = w16[: out_f // 4 * 4].reshape(-1, 4, n)  # [Q, row, n]
+    main = quads[:, :, :n4].reshape(len(quads), 4, n4 // 4, 4)[..., [0, 2, 1, 3]].transpose(0, 2, 1, 3)  # [Q, group, row, 4]
+    tail = quads[:, :, n4:].transpose(0, 2, 1)  # [Q, k, row]
+    words = np.concatenate([main.reshape(len(quads), 4 * n4), tail.reshape(len(quads), 4 * (n - n4))], axis=1).reshape(-1)
     b = np.zeros(out_f, np.int64) if bias is None else np.asarray(bias, np.int64)
     folded = b + input_offset * w16.astype(np.int64).sum(axis=1)
-    return np.array(words, np.int16), folded.astype(np.int32)
+    return words.astype(np.int16), folded.astype(np.int32)
