@@ -68,3 +68,19 @@ def big_input_graph(seed: int = 0):
     m = node("mean", "mean", [c], (1, 1, 1, 8), axes=(1, 2), keepdims=True)
     f = node("flat", "reshape", [m], (1, 8), shape=(1, 8))
     return b.finish(node("fc", "fully_connected", [f, const("wf", rng.normal(size=(10, 8)) / 3), const("bf", rng.normal(size=10))], (1, 10), act=None))
+
+
+def assert_runs_bit_exact(c, device: str, xq: np.ndarray) -> None:
+    """Every output byte of the compiled model `c` on `device` equals the NumPy reference for the
+    int8 inputs xq; on a mismatch the message names the first layer that differs (dumped for xq[0])."""
+    from tinyconv import reference
+    from tinyconv.harness import api
+
+    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
+    got = np.asarray(api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1)).outputs).reshape(expected.shape)
+    if not np.array_equal(got, expected):
+        layers = api.dump_layers(c.library.outdir, device, xq[0])
+        ref = reference.run(c.graph, {"x": xq[:1]}, mode="int8", keep=True)
+        for node, out in zip(c.graph.nodes, layers):
+            assert np.array_equal(out, ref[node.outputs[0]].reshape(-1)), f"{node.name} ({node.op}) differs"
+    assert np.array_equal(got, expected)
