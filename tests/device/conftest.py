@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,3 +85,23 @@ def assert_runs_bit_exact(c, device: str, xq: np.ndarray) -> None:
         for node, out in zip(c.graph.nodes, layers):
             assert np.array_equal(out, ref[node.outputs[0]].reshape(-1)), f"{node.name} ({node.op}) differs"
     assert np.array_equal(got, expected)
+
+
+KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
+
+
+def run_neon_program(tmp_path: Path, source: str, cpu: str, *, opt: str = "-O2", std: str = "c99",
+                     kernel_sources: tuple[str, ...] = (), timeout: int = 240) -> int:
+    """A C check program built against the NEON and portable kernels (aarch64-linux-gnu-gcc,
+    -Werror, static, plus kernel_sources: paths under codegen_templates/kernels) and run on
+    qemu-aarch64 -cpu cpu; it must exit 0. Returns the count it printed after "checked "."""
+    src, exe = tmp_path / "check.c", tmp_path / "check"
+    src.write_text(source)
+    r = subprocess.run([shutil.which("aarch64-linux-gnu-gcc"), "-march=armv8.2-a+dotprod", opt, f"-std={std}", "-Wall", "-Wextra",
+                        "-Werror", "-static", f"-I{KERNELS / 'neon'}", f"-I{KERNELS / 'portable'}", str(src),
+                        *(str(KERNELS / k) for k in kernel_sources), "-o", str(exe)],
+                       capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    run = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, run.stdout[-2000:]
+    return int(run.stdout.split("checked ")[1].split()[0])
