@@ -344,6 +344,14 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--optimize", default=DEFAULT_LEVEL, choices=LEVELS,
                         help=f"kernel variants per layer: speed (fastest, more flash), balanced, size (default {DEFAULT_LEVEL})")  # fmt: skip
 
+    def device_command(name, help_):
+        """A command that builds the model for a device and runs (or flashes) it there."""
+        sp = command(name, help_)
+        model_args(sp)
+        optimize_arg(sp)
+        device_arg(sp)
+        return sp
+
     from tinyconv.targets import TARGETS
 
     c = command("compile", "lower a model to an int8 C library")
@@ -365,10 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", metavar="R.json", help="write the inspection as JSON")
     i.set_defaults(func=cmd_inspect)
 
-    k = command("check", "run on a device and compare every output byte with the reference")
-    model_args(k)
-    optimize_arg(k)
-    device_arg(k)
+    k = device_command("check", "run on a device and compare every output byte with the reference")
     k.add_argument("--inputs", metavar="Y.npy", help="inputs .npy, float (quantized at the model edge) or int8 (used as is); default: the calibration set")
     k.add_argument("--labels", metavar="L.npy", help="integer class labels .npy, to report float and int8 accuracy")
     k.add_argument("--save-outputs", metavar="Z.npy", help="write the device's int8 outputs .npy, [N, *output shape] (ONNX layout)")
@@ -378,19 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--build-dir", metavar="DIR", help="keep the generated library and build here (default: a temporary folder)")
     k.set_defaults(func=cmd_check)
 
-    pr = command("profile", "instructions per inference and per layer, arena, stack, flash")
-    model_args(pr)
-    optimize_arg(pr)
-    device_arg(pr)
+    pr = device_command("profile", "instructions per inference and per layer, arena, stack, flash")
     pr.add_argument("--inputs", metavar="Y.npy", help="input .npy (the first sample is used; default: first calibration input or zeros)")
     pr.add_argument("--json", metavar="R.json", help="write the profile as JSON")
     pr.add_argument("--html", metavar="R.html", help="write an HTML report with the per-layer profile as a plot; needs matplotlib")
     pr.set_defaults(func=cmd_profile)
 
-    f = command("flash", "build and flash only (leaves the runner on a real board)")
-    model_args(f)
-    optimize_arg(f)
-    device_arg(f)
+    f = device_command("flash", "build and flash only (leaves the runner on a real board)")
     f.add_argument("--build-dir", metavar="DIR", default="build/flash", help="where the generated library and firmware go")
     f.set_defaults(func=cmd_flash)
 

@@ -83,19 +83,19 @@ def _pad_channels(a: np.ndarray, c: int) -> np.ndarray:
     return out
 
 
-def _pack_gemm_weights(w2: np.ndarray, kp: int) -> np.ndarray:
-    """w2 [C][K] → blocks of up to 16 channels, each [kp/4][nb][4]: one 16-byte vector holds 4
-    channels x 4 consecutive k, the order the SDOT-by-element tiles consume."""
+def _channel_blocks(w2: np.ndarray, kp: int) -> list[np.ndarray]:
+    """w2 [C][K] zero-padded to [C rounded up to 4][kp], cut into blocks of up to CH_BLOCK channels."""
     c, k = w2.shape
     c4 = _round_up(c, 4)
     wp = np.zeros((c4, kp), np.int8)
     wp[:c, :k] = w2
-    blocks = []
-    for c0 in range(0, c4, CH_BLOCK):
-        blk = wp[c0 : c0 + CH_BLOCK]  # [nb][kp]
-        nb = blk.shape[0]
-        blocks.append(blk.reshape(nb, kp // 4, 4).transpose(1, 0, 2).reshape(-1))
-    return np.concatenate(blocks)
+    return [wp[c0 : c0 + CH_BLOCK] for c0 in range(0, c4, CH_BLOCK)]
+
+
+def _pack_gemm_weights(w2: np.ndarray, kp: int) -> np.ndarray:
+    """w2 [C][K] → blocks of up to 16 channels, each [kp/4][nb][4]: one 16-byte vector holds 4
+    channels x 4 consecutive k, the order the SDOT-by-element tiles consume."""
+    return np.concatenate([blk.reshape(len(blk), kp // 4, 4).transpose(1, 0, 2).reshape(-1) for blk in _channel_blocks(w2, kp)])
 
 
 def _gemm(node: Node, graph: Graph, w2: np.ndarray, k_align: int, i8mm: bool) -> NeonLayer:
@@ -115,16 +115,8 @@ def _gemm(node: Node, graph: Graph, w2: np.ndarray, k_align: int, i8mm: bool) ->
 def _pack_i8mm_weights(w2: np.ndarray, kp: int) -> np.ndarray:
     """For SMMLA tiles (2 pixels x 2 channels per 16-byte pair): blocks of up to 16 channels, each
     [kp/8][nb/2][2][8]: a vector holds 2 channels x 8 consecutive k (the 2x8 operand)."""
-    c, k = w2.shape
-    c4 = _round_up(c, 4)
-    wp = np.zeros((c4, kp), np.int8)
-    wp[:c, :k] = w2
-    blocks = []
-    for c0 in range(0, c4, CH_BLOCK):
-        blk = wp[c0 : c0 + CH_BLOCK]
-        nb = blk.shape[0]
-        blocks.append(blk.reshape(nb // 2, 2, kp // 8, 8).transpose(2, 0, 1, 3).reshape(-1))
-    return np.concatenate(blocks)
+    return np.concatenate([blk.reshape(len(blk) // 2, 2, kp // 8, 8).transpose(2, 0, 1, 3).reshape(-1)
+                           for blk in _channel_blocks(w2, kp)])  # fmt: skip
 
 
 def _depthwise(node: Node, graph: Graph) -> NeonLayer:

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from tinyconv import native, reference
+from tinyconv.fixedpoint import quantize
+from tinyconv.pipeline import compile_model
 
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-Wshadow", "-Wconversion", "-Wno-sign-conversion"]
 # (compiler, extra flags) for test_*_compiles_without_warnings
@@ -18,6 +20,14 @@ STRICT_COMPILERS = [
     ("clang", ["-Weverything", "-Wno-declaration-after-statement", "-Wno-padded", "-Wno-unknown-warning-option", "-Wno-unsafe-buffer-usage", "-Wno-sign-conversion"]),
     ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"]),
 ]
+
+
+def compile_calibrated(graph, calib_shape: tuple[int, ...], outdir, **options):
+    """graph compiled (host target, `options` as compile_model's) with seed-1 normal calibration
+    inputs of calib_shape [N, *input]: (the compilation, those inputs quantized at the model input)."""
+    calib = np.random.default_rng(1).normal(size=calib_shape).astype(np.float32)
+    c = compile_model(graph, calib=calib, outdir=outdir, **options)
+    return c, quantize(calib, *c.graph.tensors["x"].quant.scalar())
 
 
 def need_compiler(cc: str) -> None:

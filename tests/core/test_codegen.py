@@ -3,22 +3,15 @@ with the NumPy reference for a graph that uses every portable kernel."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from ir_graphs import every_op_graph
-from native_checks import STRICT_COMPILERS, assert_bit_exact_native, assert_compiles_cleanly, assert_layers_match, need_compiler
-from tinyconv.fixedpoint import quantize
-from tinyconv.pipeline import compile_model
+from native_checks import STRICT_COMPILERS, assert_bit_exact_native, assert_compiles_cleanly, assert_layers_match, compile_calibrated, need_compiler
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    g = every_op_graph()
-    calib = np.random.default_rng(1).normal(size=(12, 9, 8, 4)).astype(np.float32)
-    c = compile_model(g, calib=calib, outdir=tmp_path_factory.mktemp("lib"))
-    s, z = c.graph.tensors["x"].quant.scalar()
-    return c, quantize(calib, s, z)
+    return compile_calibrated(every_op_graph(), (12, 9, 8, 4), tmp_path_factory.mktemp("lib"))
 
 
 @pytest.mark.parametrize("cc", ["gcc", "clang"])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ir_graphs import GraphBuilder
-from native_checks import STRICT_COMPILERS, assert_bit_exact_native, assert_compiles_cleanly, assert_layers_match, need_compiler
+from native_checks import STRICT_COMPILERS, assert_bit_exact_native, assert_compiles_cleanly, assert_layers_match, compile_calibrated, need_compiler
 from tinyconv import reference
 from tinyconv.errors import UnsupportedError
 from tinyconv.fixedpoint import quantize
@@ -60,11 +60,7 @@ def more_ops_graph(seed: int = 0, given_lut: np.ndarray | None = GIVEN_LUT) -> G
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    g = more_ops_graph()
-    calib = np.random.default_rng(1).normal(size=(10, 6, 5, 3)).astype(np.float32)
-    c = compile_model(g, calib=calib, outdir=tmp_path_factory.mktemp("lib"))
-    s, z = c.graph.tensors["x"].quant.scalar()
-    return c, quantize(calib, s, z)
+    return compile_calibrated(more_ops_graph(), (10, 6, 5, 3), tmp_path_factory.mktemp("lib"))
 
 
 def test_more_ops_graph_uses_every_new_op(compiled):

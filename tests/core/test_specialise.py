@@ -130,3 +130,15 @@ def test_weights_a_variant_replaced_are_not_emitted(tmp_path, target):
     assert declared and all(re.search(rf"\b{name}\b", body) for name in declared), declared
     size = compile_model(g, calib=calib, target=target, outdir=tmp_path / "size", optimize="size").library.manifest["weights_bytes"]
     assert lib.manifest["weights_bytes"] < size + sum(lay["kernel_flash_bytes"] for lay in lib.manifest["layers"])
+
+
+def test_variant_definitions_are_numbered_by_layer_index(tmp_path):
+    """Each per-layer definition's comment carries its layer's index (the one tc_model_run's
+    comments and the layer hooks use), also when an earlier layer has no definitions."""
+    g, calib = _small_net()
+    lib = compile_model(g, calib=calib, target="cortex-m4", outdir=tmp_path / "lib", optimize="balanced").library
+    model_c = (lib.outdir / "tc_model.c").read_text()
+    defs = re.findall(r"^/\* (\d+): (\w+), kernel variant ([\w-]+) \*/$", model_c, re.M)
+    index = {lay["name"]: i for i, lay in enumerate(lib.manifest["layers"])}
+    assert len(defs) >= 2 and any(int(i) != k for k, (i, _, _) in enumerate(defs)), defs  # add and flat (no definitions) precede fc
+    assert all(int(i) == index[name] for i, name, _ in defs), (defs, index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -68,3 +69,39 @@ def big_input_graph(seed: int = 0):
     m = node("mean", "mean", [c], (1, 1, 1, 8), axes=(1, 2), keepdims=True)
     f = node("flat", "reshape", [m], (1, 8), shape=(1, 8))
     return b.finish(node("fc", "fully_connected", [f, const("wf", rng.normal(size=(10, 8)) / 3), const("bf", rng.normal(size=10))], (1, 10), act=None))
+
+
+def assert_runs_bit_exact(c, device: str, xq: np.ndarray) -> None:
+    """Every output byte of the compiled model `c` on `device` equals the NumPy reference for the
+    int8 inputs xq; on a mismatch the message names the first layer that differs (dumped for xq[0])."""
+    from tinyconv import reference
+    from tinyconv.harness import api
+
+    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
+    got = np.asarray(api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1)).outputs).reshape(expected.shape)
+    if not np.array_equal(got, expected):
+        layers = api.dump_layers(c.library.outdir, device, xq[0])
+        ref = reference.run(c.graph, {"x": xq[:1]}, mode="int8", keep=True)
+        for node, out in zip(c.graph.nodes, layers):
+            assert np.array_equal(out, ref[node.outputs[0]].reshape(-1)), f"{node.name} ({node.op}) differs"
+    assert np.array_equal(got, expected)
+
+
+KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
+
+
+def run_neon_program(tmp_path: Path, source: str, cpu: str, *, opt: str = "-O2", std: str = "c99",
+                     kernel_sources: tuple[str, ...] = (), timeout: int = 240) -> int:
+    """A C check program built against the NEON and portable kernels (aarch64-linux-gnu-gcc,
+    -Werror, static, plus kernel_sources: paths under codegen_templates/kernels) and run on
+    qemu-aarch64 -cpu cpu; it must exit 0. Returns the count it printed after "checked "."""
+    src, exe = tmp_path / "check.c", tmp_path / "check"
+    src.write_text(source)
+    r = subprocess.run([shutil.which("aarch64-linux-gnu-gcc"), "-march=armv8.2-a+dotprod", opt, f"-std={std}", "-Wall", "-Wextra",
+                        "-Werror", "-static", f"-I{KERNELS / 'neon'}", f"-I{KERNELS / 'portable'}", str(src),
+                        *(str(KERNELS / k) for k in kernel_sources), "-o", str(exe)],
+                       capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    run = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=timeout)
+    assert run.returncode == 0, run.stdout[-2000:]
+    return int(run.stdout.split("checked ")[1].split()[0])

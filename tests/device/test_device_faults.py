@@ -3,11 +3,13 @@ never a hang and never a false pass; silent firmware, broken kernels and HardFau
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -44,6 +46,17 @@ def proxied_session(fw, **proxy_kw) -> tuple[Session, FaultProxy]:
     return Session(fw, target=target, timeout=0.4, run_timeout=2.0, retries=6), proxy
 
 
+@contextlib.contextmanager
+def proxied(fw, **proxy_kw) -> Iterator[tuple[Session, FaultProxy]]:
+    """proxied_session for a with block: the session, then the proxy, closed when it ends."""
+    s, proxy = proxied_session(fw, **proxy_kw)
+    try:
+        yield s, proxy
+    finally:
+        s.close()
+        proxy.close()
+
+
 def run_batch(s: Session, xq: np.ndarray) -> np.ndarray:
     outs = []
     for x in xq:
@@ -65,14 +78,10 @@ def m4(libs):
 @pytest.mark.parametrize("mode", [{"flip": 0.001, "seed": 1}, {"drop": 0.001, "seed": 2}, {"flip": 0.0007, "drop": 0.0007, "seed": 3}])
 def test_corrupted_link_retries_to_exact_result(m4, mode):
     c, xq, expected, fw = m4
-    s, proxy = proxied_session(fw, **mode)
-    try:
+    with proxied(fw, **mode) as (s, proxy):
         got = run_batch(s, xq[:6])
         layer0 = s.dump_layer(0, c.library.manifest["layers"][0]["output_bytes"])
         stats = dict(s.link.stats)
-    finally:
-        s.close()
-        proxy.close()
     assert proxy.counts["flipped"] + proxy.counts["dropped"] > 0, "the proxy injected nothing"
     assert stats["retries"] > 0
     assert np.array_equal(got, expected[:6])
@@ -86,35 +95,25 @@ def test_heavy_corruption_fails_clearly_never_falsely(m4):
     outcomes = []
     for seed in (7, 8, 9):
         t0 = time.monotonic()
-        s = proxy = None
         try:
-            s, proxy = proxied_session(fw, flip=0.05, seed=seed)
-            got = run_batch(s, xq[:4])
+            with proxied(fw, flip=0.05, seed=seed) as (s, _):
+                got = run_batch(s, xq[:4])
         except DeviceError as e:
             assert re.search(r"qemu-m4 failed \w+ after \d+ attempts", str(e)), str(e)
             outcomes.append("error")
         else:
             assert np.array_equal(got, expected[:4])
             outcomes.append("exact")
-        finally:
-            if s is not None:
-                s.close()
-            if proxy is not None:
-                proxy.close()
         assert time.monotonic() - t0 < 30
     assert "error" in outcomes
 
 
 def test_link_goes_silent_mid_session(m4):
     _, xq, _, fw = m4
-    s, proxy = proxied_session(fw, mute_after=2000)
-    t0 = time.monotonic()
-    try:
+    with proxied(fw, mute_after=2000) as (s, _):
+        t0 = time.monotonic()
         with pytest.raises(DeviceError, match="after 7 attempts: no answer within"):
             run_batch(s, xq)
-    finally:
-        s.close()
-        proxy.close()
     assert time.monotonic() - t0 < 30
 
 

@@ -163,6 +163,20 @@ def test_bit_exact_other_levels_m4(root, gname, sign, optimize):
     assert np.array_equal(np.asarray(got).reshape(expected.shape), expected)
 
 
+@pytest.mark.parametrize("device,gname,sign", [("qemu-m55", "conv_mix", 1), ("qemu-m55", "conv_mix", -1),
+                                               ("qemu-aarch64", "conv_mix", 1), ("qemu-aarch64", "big_filter", 0)])  # fmt: skip
+def test_bit_exact_size_vector_backends(root, device, gname, sign):
+    """--optimize size on Helium and NEON: the shared out-of-line tc_conv_s8 runs the layers, its
+    general case (kernels/portable/tc_conv_pairs.h over the backend's tc_dot2.h) on grouped
+    (Helium) and on every dense and dilated layer (NEON)."""
+    need(device)
+    c, xq = _compiled(root, gname, sign, QEMU_DEVICES[device], "size")
+    assert "tc_conv_pairs.h" in c.library.manifest["kernels"] and "tc_dot2.h" in c.library.manifest["kernels"]
+    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
+    got = api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1)).outputs
+    assert np.array_equal(np.asarray(got).reshape(expected.shape), expected)
+
+
 @pytest.mark.parametrize("device", list(QEMU_DEVICES))
 @pytest.mark.parametrize("gname", ["conv_mix", "big_filter"])
 def test_every_layer_bit_exact(root, device, gname):
@@ -185,7 +199,7 @@ def test_optimized_backend_picked(root, target):
     assert backend in c.library.manifest["backends"]
     # Helium and NEON run fully connected layers through their per-layer variants (tinyconv/ops/helium.py,
     # tinyconv/neon_layers.py).
-    names = {"mve": ("tc_conv.c", "tc_mve_fc.h"), "neon": ("tc_conv.c", "tc_neon_gemm.h")}.get(backend, ("tc_conv.c", "tc_fully_connected.c"))
+    names = {"mve": ("tc_conv.c", "tc_dot2.h", "tc_mve_fc.h"), "neon": ("tc_conv.c", "tc_dot2.h", "tc_neon_gemm.h")}.get(backend, ("tc_conv.c", "tc_fully_connected.c"))
     for name in names:
         assert name in c.library.manifest["kernels"]
         src = KERNELS / backend / name

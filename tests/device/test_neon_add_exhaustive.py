@@ -9,15 +9,13 @@ TFLite forms) over drawn scales, zero points and clamps, plus left shifts other 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import need
+from conftest import need, run_neon_program
 from tinyconv import neon_layers
 from tinyconv.ir import QuantParams, Tensor
 from tinyconv.ops import op_of
@@ -26,8 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "core"))
 from ir_graphs import GraphBuilder  # noqa: E402
 
 pytestmark = pytest.mark.device
-
-KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
 TAIL = 7  # elements past the 65,536 pairs: the copied tail step
 
 
@@ -118,15 +114,5 @@ def program(sets) -> str:
 def test_neon_add_every_input_pair(tmp_path, cpu, opt):
     need("qemu-aarch64")
     sets = parameter_sets()
-    src = tmp_path / "add.c"
-    src.write_text(program(sets))
-    exe = tmp_path / "add"
-    cc = shutil.which("aarch64-linux-gnu-gcc")
-    r = subprocess.run([cc, "-march=armv8.2-a+dotprod", opt, "-std=c99", "-Wall", "-Wextra", "-Werror", "-static",
-                        f"-I{KERNELS / 'neon'}", f"-I{KERNELS / 'portable'}", str(src), "-o", str(exe)],
-                       capture_output=True, text=True, timeout=240)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    run = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=240)
-    assert run.returncode == 0, run.stdout[-2000:]
-    checked = int(run.stdout.split("checked ")[1].split()[0])
+    checked = run_neon_program(tmp_path, program(sets), cpu, opt=opt)
     assert checked == len(sets) * (65536 + TAIL)

@@ -18,10 +18,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import need
-from tinyconv import neon_layers, reference
+from conftest import assert_runs_bit_exact, need
+from tinyconv import neon_layers
 from tinyconv.fixedpoint import quantize
-from tinyconv.harness import api
 from tinyconv.ir import QuantParams
 from tinyconv.pipeline import compile_model
 from tinyconv.targets import get_target
@@ -109,16 +108,7 @@ def _check(g, calib, device, tmp_path):
     c = compile_model(g, calib=calib, target=target, outdir=tmp_path / target)
     kinds = {neon_layers.specialise(n, c.graph, get_target(target)).kind for n in c.graph.nodes if neon_layers.specialise(n, c.graph, get_target(target))}
     assert "gemm" in kinds  # the conv and the FC take the specialised kernels
-    s, z = c.graph.tensors["x"].quant.scalar()
-    xq = quantize(calib, s, z)
-    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
-    got = np.asarray(api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1)).outputs).reshape(expected.shape)
-    if not np.array_equal(got, expected):  # name the first layer that differs
-        layers = api.dump_layers(c.library.outdir, device, xq[0])
-        ref = reference.run(c.graph, {"x": xq[:1]}, mode="int8", keep=True)
-        for node, out in zip(c.graph.nodes, layers):
-            assert np.array_equal(out, ref[node.outputs[0]].reshape(-1)), f"{node.name} ({node.op}) differs"
-    assert np.array_equal(got, expected)
+    assert_runs_bit_exact(c, device, quantize(calib, *c.graph.tensors["x"].quant.scalar()))
 
 
 @pytest.mark.parametrize("device", list(PHONES))

@@ -6,17 +6,11 @@ int32 extremes, around every rounding boundary and at random."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from conftest import need
+from conftest import need, run_neon_program
 
 pytestmark = pytest.mark.device
-
-KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
 
 PROGRAM = r"""
 #include <stdio.h>
@@ -65,15 +59,5 @@ int main(void)
 @pytest.mark.parametrize("cpu", ["cortex-a76", "max,sme=off,sve-default-vector-length=16"])
 def test_vector_requant_equals_scalar(tmp_path, cpu):
     need("qemu-aarch64")
-    src = tmp_path / "rq.c"
-    src.write_text(PROGRAM)
-    exe = tmp_path / "rq"
-    cc = shutil.which("aarch64-linux-gnu-gcc")
-    r = subprocess.run([cc, "-march=armv8.2-a+dotprod", "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror", "-static",
-                        f"-I{KERNELS / 'neon'}", f"-I{KERNELS / 'portable'}", str(src), "-o", str(exe)],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    run = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout[-2000:]
-    checked = int(run.stdout.split("checked ")[1].split()[0])
+    checked = run_neon_program(tmp_path, PROGRAM, cpu, timeout=120)
     assert checked > 63 * 72 * 500  # every shift x multiplier x accumulator was compared

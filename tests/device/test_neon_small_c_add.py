@@ -9,8 +9,6 @@ output scale so small that the Add falls back to the generic vector kernel)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,10 +17,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import need
-from tinyconv import neon_layers, reference
+from conftest import assert_runs_bit_exact, need, run_neon_program
+from tinyconv import neon_layers
 from tinyconv.fixedpoint import quantize
-from tinyconv.harness import api
 from tinyconv.ir import QuantParams
 from tinyconv.pipeline import compile_model
 from tinyconv.targets import get_target
@@ -96,16 +93,7 @@ def _check(g, calib, device, tmp_path):
     add = c.graph.nodes[-1]
     assert kernels["add"] == ("neon_add_flat" if neon_layers._flat_add(add, c.graph) else "neon_add")
     assert neon_layers.specialise(c.graph.nodes[0], c.graph, get_target(target)).kind == "small_c"
-    s, z = c.graph.tensors["x"].quant.scalar()
-    xq = quantize(calib, s, z)
-    expected = reference.run_batch(c.graph, xq).reshape(len(xq), -1)
-    got = np.asarray(api.run_inputs(c.library.outdir, device, xq.reshape(len(xq), -1)).outputs).reshape(expected.shape)
-    if not np.array_equal(got, expected):  # name the first layer that differs
-        layers = api.dump_layers(c.library.outdir, device, xq[0])
-        ref = reference.run(c.graph, {"x": xq[:1]}, mode="int8", keep=True)
-        for node, out in zip(c.graph.nodes, layers):
-            assert np.array_equal(out, ref[node.outputs[0]].reshape(-1)), f"{node.name} ({node.op}) differs"
-    assert np.array_equal(got, expected)
+    assert_runs_bit_exact(c, device, quantize(calib, *c.graph.tensors["x"].quant.scalar()))
 
 
 @pytest.mark.parametrize("device", list(PHONES))
@@ -179,14 +167,4 @@ def test_relu_requant_round_half_up_is_exact(tmp_path, cpu):
     the first-layer, GEMM and depthwise kernels through tcn_sc_requant / TCN_RQR) gives the
     reference's clamped output for every shift, ties included."""
     need("qemu-aarch64")
-    src = tmp_path / "relu.c"
-    src.write_text(RELU_PROGRAM)
-    exe = tmp_path / "relu"
-    kernels = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
-    r = subprocess.run([shutil.which("aarch64-linux-gnu-gcc"), "-march=armv8.2-a+dotprod", "-O2", "-std=gnu99", "-Wall", "-Wextra",
-                        "-Werror", "-static", f"-I{kernels / 'neon'}", f"-I{kernels / 'portable'}", str(src), "-o", str(exe)],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    run = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout[-2000:]
-    assert int(run.stdout.split("checked ")[1].split()[0]) == 63 * 20 * 7 * 3 * 256
+    assert run_neon_program(tmp_path, RELU_PROGRAM, cpu, std="gnu99", timeout=120) == 63 * 20 * 7 * 3 * 256

@@ -7,20 +7,14 @@ equal values, int8 extremes, random rows, and in place."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from conftest import need
+from conftest import need, run_neon_program
 from tinyconv import neon_layers
 from tinyconv.ops.softmax import softmax_int8, softmax_params
 
 pytestmark = pytest.mark.device
-
-KERNELS = Path(__file__).resolve().parents[2] / "codegen_templates" / "kernels"
 SCALES = (0.004, 0.02, 0.0625, 0.1, 0.25, 1.0, 3.0)
 
 
@@ -75,14 +69,5 @@ def test_neon_softmax_equals_portable_and_reference(tmp_path, cpu):
         for depth in (1, 2, 10, 16, 37, 600):
             x = _rows(rng, depth, {600: 3, 10: 300, 37: 100}.get(depth, 6))  # many rows: rounding of the sum terms shows rarely
             cases.append((q, x, softmax_int8(x, q["input_multiplier"], q["input_left_shift"], q["diff_min"])))
-    src = tmp_path / "sm.c"
-    src.write_text(program(cases))
-    exe = tmp_path / "sm"
-    r = subprocess.run([shutil.which("aarch64-linux-gnu-gcc"), "-march=armv8.2-a+dotprod", "-O2", "-std=c99", "-Wall", "-Wextra",
-                        "-Werror", "-static", f"-I{KERNELS / 'neon'}", f"-I{KERNELS / 'portable'}", str(src),
-                        str(KERNELS / "neon" / "tc_neon_softmax.c"), str(KERNELS / "portable" / "tc_softmax.c"), "-o", str(exe)],
-                       capture_output=True, text=True, timeout=240)  # fmt: skip
-    assert r.returncode == 0, r.stderr
-    run = subprocess.run(["qemu-aarch64", "-cpu", cpu, str(exe)], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout[-2000:]
-    assert int(run.stdout.split("checked ")[1].split()[0]) == sum(x.size for _, x, _ in cases)
+    checked = run_neon_program(tmp_path, program(cases), cpu, kernel_sources=("neon/tc_neon_softmax.c", "portable/tc_softmax.c"))
+    assert checked == sum(x.size for _, x, _ in cases)

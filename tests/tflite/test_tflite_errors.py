@@ -111,6 +111,16 @@ def conv_model(mb, x, y, *, w_zp=0, act=0, act_axis_scales=None):
     mb.op(tb.op_code("CONV_2D"), [x, wi, -1], [y], *tb.conv_options(act=act))
 
 
+def one_conv(tmp_path, *, y_shape=(1, 4, 4, 2), y_quantized=True, **conv_kw):
+    """A .tflite of one 1x1 CONV_2D, x [1, 4, 4, 2] -> y (conv_model's keywords)."""
+    mb = tb.ModelBuilder()
+    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
+    y = mb.act("y", y_shape, 0.1, 0) if y_quantized else mb.tensor("y", y_shape, "int8")
+    mb.inputs, mb.outputs = [x], [y]
+    conv_model(mb, x, y, **conv_kw)
+    return write(tmp_path, mb.build())
+
+
 def test_unsupported_operator_is_named_with_its_index(tmp_path, schema):
     mb = tb.ModelBuilder()
     x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
@@ -146,43 +156,23 @@ def test_unsupported_operators_listed_once_per_type_with_a_count(tmp_path, schem
 
 
 def test_weights_with_zero_points_are_refused(tmp_path, schema):
-    mb = tb.ModelBuilder()
-    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
-    y = mb.act("y", (1, 4, 4, 2), 0.1, 0)
-    mb.inputs, mb.outputs = [x], [y]
-    conv_model(mb, x, y, w_zp=3)
     with pytest.raises(UnsupportedError, match=r"^CONV_2D \(operator 0, 'y'\): .*non-zero zero points"):
-        load_tflite(write(tmp_path, mb.build()))
+        load_tflite(one_conv(tmp_path, w_zp=3))
 
 
 def test_fused_tanh_is_refused(tmp_path, schema):
-    mb = tb.ModelBuilder()
-    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
-    y = mb.act("y", (1, 4, 4, 2), 0.1, 0)
-    mb.inputs, mb.outputs = [x], [y]
-    conv_model(mb, x, y, act=4)
     with pytest.raises(UnsupportedError, match=r"CONV_2D \(operator 0.*fused activation TANH"):
-        load_tflite(write(tmp_path, mb.build()))
+        load_tflite(one_conv(tmp_path, act=4))
 
 
 def test_missing_quantization_is_a_model_error(tmp_path, schema):
-    mb = tb.ModelBuilder()
-    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
-    y = mb.tensor("y", (1, 4, 4, 2), "int8")  # int8 without scale / zero point
-    mb.inputs, mb.outputs = [x], [y]
-    conv_model(mb, x, y)
     with pytest.raises(ModelError, match=r"CONV_2D \(operator 0.*no quantization parameters"):
-        load_tflite(write(tmp_path, mb.build()))
+        load_tflite(one_conv(tmp_path, y_quantized=False))  # int8 without scale / zero point
 
 
 def test_shape_mismatch_is_a_model_error(tmp_path, schema):
-    mb = tb.ModelBuilder()
-    x = mb.act("x", (1, 4, 4, 2), 0.1, 0)
-    y = mb.act("y", (1, 5, 4, 2), 0.1, 0)  # a 1x1 conv cannot make 5 rows from 4
-    mb.inputs, mb.outputs = [x], [y]
-    conv_model(mb, x, y)
     with pytest.raises(ModelError, match="operator 0"):
-        load_tflite(write(tmp_path, mb.build()))
+        load_tflite(one_conv(tmp_path, y_shape=(1, 5, 4, 2)))  # a 1x1 conv cannot make 5 rows from 4
 
 
 def test_cli_reports_without_traceback(tmp_path, mlperf_dir):

@@ -447,9 +447,12 @@ def _unary(imp: Importer, node, fn: str, params: dict):
     imp.bind(node.output[0], y, perm)
 
 
-@converter("Relu")
-def relu(imp, node):
-    _unary(imp, node, "relu", {})
+PLAIN_UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hardswish"}  # ONNX op -> fn, no attributes
+
+
+@converter(*PLAIN_UNARY)
+def plain_unary(imp, node):
+    _unary(imp, node, PLAIN_UNARY[node.op_type], {})
 
 
 @converter("Clip")
@@ -472,25 +475,10 @@ def clip(imp, node):
     _unary(imp, node, "clip", {"lo": lo, "hi": hi})
 
 
-@converter("Sigmoid")
-def sigmoid(imp, node):
-    _unary(imp, node, "sigmoid", {})
-
-
-@converter("Tanh")
-def tanh(imp, node):
-    _unary(imp, node, "tanh", {})
-
-
 @converter("HardSigmoid")
 def hardsigmoid(imp, node):
     a = imp.attrs(node)
     _unary(imp, node, "hardsigmoid", {"alpha": float(a.get("alpha", 0.2)), "beta": float(a.get("beta", 0.5))})
-
-
-@converter("HardSwish")
-def hardswish(imp, node):
-    _unary(imp, node, "hardswish", {})
 
 
 @converter("LeakyRelu")

@@ -5,9 +5,9 @@
  * Reductions run 16 int8 lanes at a time: VLDRB.8 loads, VMLADAVA.S8 accumulates the 16 products
  * into an int32, tail-predicated with VCTP.8 (zeroing loads never touch bytes past the end). The
  * input offset is applied through the weight sum: sum((x + off) * w) = sum(x * w) + off * sum(w),
- * exact in int32; VADDVA.S8 gathers sum(w) in the same pass. tc_conv_s8 computes two output
- * channels per pass from each loaded input vector; with groups == 1 and dilation 1 along x, the
- * valid taps of one filter row form one contiguous run of in_c * (valid columns) values.
+ * exact in int32; VADDVA.S8 gathers sum(w) in the same pass. tc_conv_s8's general case is
+ * kernels/portable/tc_conv_pairs.h (two output channels per loaded input vector) over this
+ * backend's tc_dot2.h.
  * Depthwise (channel multiplier 1) runs 4 channels per vector in int32 lanes: VLDRB.S32 of 4
  * adjacent channels, a gather load of their 4 weights, VMUL + VADD; other channels fall back to scalar.
  * Those are the fallbacks: groups == 1 with K <= TCM_PATCH goes through tcm_conv_dense (im2col,
@@ -16,47 +16,9 @@
  * [-31, 31]. */
 #include <string.h>
 
-#include "tc_conv_util.h"
+#include "tc_conv_pairs.h"
 #include "tc_mve.h"
 
-
-/* s[0] += x.wa, s[1] += x.wb, sw[0] += sum(wa), sw[1] += sum(wb) over n values */
-static inline void tcm_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t *s, int32_t *sw)
-{
-    int32_t s0 = s[0], s1 = s[1], w0 = sw[0], w1 = sw[1];
-    while (n > 0) {
-        const mve_pred16_t pr = vctp8q((uint32_t)n);
-        const int8x16_t xv = vldrbq_z_s8(x, pr), av = vldrbq_z_s8(wa, pr), bv = vldrbq_z_s8(wb, pr);
-        s0 = vmladavaq_s8(s0, xv, av);
-        w0 = vaddvaq_s8(w0, av);
-        s1 = vmladavaq_s8(s1, xv, bv);
-        w1 = vaddvaq_s8(w1, bv);
-        x += 16;
-        wa += 16;
-        wb += 16;
-        n -= 16;
-    }
-    s[0] = s0;
-    s[1] = s1;
-    sw[0] = w0;
-    sw[1] = w1;
-}
-
-static inline void tcm_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t *s, int32_t *sw)
-{
-    int32_t s0 = *s, w0 = *sw;
-    while (n > 0) {
-        const mve_pred16_t pr = vctp8q((uint32_t)n);
-        const int8x16_t wv = vldrbq_z_s8(w, pr);
-        s0 = vmladavaq_s8(s0, vldrbq_z_s8(x, pr), wv);
-        w0 = vaddvaq_s8(w0, wv);
-        x += 16;
-        w += 16;
-        n -= 16;
-    }
-    *s = s0;
-    *sw = w0;
-}
 
 /* Whether every shift[0 .. n) lies in [-31, 31] (tcm_requant4's range). */
 static int32_t tcm_shifts_ok(const int32_t *shift, int32_t n)
@@ -175,46 +137,7 @@ void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, cons
         tcm_conv_dense(p, in, w, bias, mult, shift, out);
         return;
     }
-    const int32_t cin_g = p->in_c / p->groups, cout_g = p->out_c / p->groups;
-    const int32_t off = p->input_offset, filt = p->k_h * p->k_w * cin_g;
-    const int32_t one_run = p->groups == 1 && p->dil_w == 1;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
-            int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
-            for (int32_t g = 0; g < p->groups; ++g) {
-                const int32_t oc_end = (g + 1) * cout_g;
-                for (int32_t oc = g * cout_g; oc < oc_end; oc += 2) {
-                    const int32_t two = oc + 1 < oc_end;
-                    int32_t s[2] = {0, 0}, sw[2] = {0, 0};
-                    for (int32_t ky = ky0; ky < ky1; ++ky) {
-                        const int32_t iy = iy0 + ky * p->dil_h;
-                        const int8_t *xr = in + (iy * p->in_w + ix0) * p->in_c + g * cin_g;
-                        const int8_t *fr = w + (oc * p->k_h + ky) * p->k_w * cin_g;
-                        if (one_run) {
-                            const int8_t *x = xr + kx0 * p->in_c, *f = fr + kx0 * cin_g;
-                            const int32_t n = (kx1 - kx0) * cin_g;
-                            if (two) tcm_dot_1x2(x, f, f + filt, n, s, sw);
-                            else tcm_dot_1x1(x, f, n, s, sw);
-                        } else {
-                            for (int32_t kx = kx0; kx < kx1; ++kx) {
-                                const int8_t *x = xr + kx * p->dil_w * p->in_c, *f = fr + kx * cin_g;
-                                if (two) tcm_dot_1x2(x, f, f + filt, cin_g, s, sw);
-                                else tcm_dot_1x1(x, f, cin_g, s, sw);
-                            }
-                        }
-                    }
-                    o[oc] = tc_conv_requant((bias ? bias[oc] : 0) + s[0] + off * sw[0], mult[oc], shift[oc], p);
-                    if (two) {
-                        o[oc + 1] = tc_conv_requant((bias ? bias[oc + 1] : 0) + s[1] + off * sw[1], mult[oc + 1], shift[oc + 1], p);
-                    }
-                }
-            }
-        }
-    }
+    tc_conv_s8_pairs(p, in, w, bias, mult, shift, out);
 }
 
 /* Depthwise, channel multiplier 1: 4 adjacent channels per int32x4 vector (VLDRB.S32 of one tap's

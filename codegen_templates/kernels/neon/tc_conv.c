@@ -2,102 +2,16 @@
  * SMULL / SADALP). Same API (portable tc_conv.h) and bit-exact results as kernels/portable/tc_conv.c.
  * Reductions run 16 int8 values per step into int32 lanes; the input offset enters as
  * offset * sum(w) (sum((x + off) * w) = sum(x * w) + off * sum(w), exact in int32), the weight sum
- * taken in the same pass; a scalar loop finishes lengths not a multiple of 16. tc_conv_s8 computes
- * two output channels per loaded input vector; with groups == 1 and dilation 1 along x, the valid
- * taps of one filter row are one contiguous run. Depthwise: 16 channels per step (channel
+ * taken in the same pass; a scalar loop finishes lengths not a multiple of 16. tc_conv_s8 is
+ * kernels/portable/tc_conv_pairs.h over this backend's tc_dot2.h. Depthwise: 16 channels per step (channel
  * multiplier 1) with widening multiplies, scalar for the rest. */
-#include "tc_conv_util.h"
+#include "tc_conv_pairs.h"
 #include "tc_neon.h"
-
-/* s[j] += x.w_j (j < nw), sw[j] += sum(w_j) over n values */
-static inline void tcn_dot_1x2(const int8_t *x, const int8_t *wa, const int8_t *wb, int32_t n, int32_t *s, int32_t *sw)
-{
-    const int8x16_t ones = vdupq_n_s8(1);
-    int32x4_t a = vdupq_n_s32(0), b = a, sa = a, sb = a;
-    int32_t k = 0;
-    for (; k + 16 <= n; k += 16) {
-        const int8x16_t xv = vld1q_s8(x + k), av = vld1q_s8(wa + k), bv = vld1q_s8(wb + k);
-        a = TCN_DOT(a, xv, av);
-        sa = TCN_DOT(sa, ones, av);
-        b = TCN_DOT(b, xv, bv);
-        sb = TCN_DOT(sb, ones, bv);
-    }
-    int32_t s0 = s[0] + vaddvq_s32(a), s1 = s[1] + vaddvq_s32(b);
-    int32_t w0 = sw[0] + vaddvq_s32(sa), w1 = sw[1] + vaddvq_s32(sb);
-    for (; k < n; ++k) {
-        s0 += x[k] * wa[k];
-        s1 += x[k] * wb[k];
-        w0 += wa[k];
-        w1 += wb[k];
-    }
-    s[0] = s0;
-    s[1] = s1;
-    sw[0] = w0;
-    sw[1] = w1;
-}
-
-static inline void tcn_dot_1x1(const int8_t *x, const int8_t *w, int32_t n, int32_t *s, int32_t *sw)
-{
-    const int8x16_t ones = vdupq_n_s8(1);
-    int32x4_t a = vdupq_n_s32(0), sa = a;
-    int32_t k = 0;
-    for (; k + 16 <= n; k += 16) {
-        const int8x16_t wv = vld1q_s8(w + k);
-        a = TCN_DOT(a, vld1q_s8(x + k), wv);
-        sa = TCN_DOT(sa, ones, wv);
-    }
-    int32_t s0 = *s + vaddvq_s32(a), w0 = *sw + vaddvq_s32(sa);
-    for (; k < n; ++k) {
-        s0 += x[k] * w[k];
-        w0 += w[k];
-    }
-    *s = s0;
-    *sw = w0;
-}
 
 void tc_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
                 const int32_t *mult, const int32_t *shift, int8_t *out)
 {
-    const int32_t cin_g = p->in_c / p->groups, cout_g = p->out_c / p->groups;
-    const int32_t off = p->input_offset, filt = p->k_h * p->k_w * cin_g;
-    const int32_t one_run = p->groups == 1 && p->dil_w == 1;
-    for (int32_t oy = 0; oy < p->out_h; ++oy) {
-        const int32_t iy0 = oy * p->stride_h - p->pad_top;
-        const int32_t ky0 = tc_conv_tap_first(iy0, p->dil_h), ky1 = tc_conv_tap_end(iy0, p->dil_h, p->k_h, p->in_h);
-        for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            const int32_t kx0 = tc_conv_tap_first(ix0, p->dil_w), kx1 = tc_conv_tap_end(ix0, p->dil_w, p->k_w, p->in_w);
-            int8_t *o = out + (oy * p->out_w + ox) * p->out_c;
-            for (int32_t g = 0; g < p->groups; ++g) {
-                const int32_t oc_end = (g + 1) * cout_g;
-                for (int32_t oc = g * cout_g; oc < oc_end; oc += 2) {
-                    const int32_t two = oc + 1 < oc_end;
-                    int32_t s[2] = {0, 0}, sw[2] = {0, 0};
-                    for (int32_t ky = ky0; ky < ky1; ++ky) {
-                        const int32_t iy = iy0 + ky * p->dil_h;
-                        const int8_t *xr = in + (iy * p->in_w + ix0) * p->in_c + g * cin_g;
-                        const int8_t *fr = w + (oc * p->k_h + ky) * p->k_w * cin_g;
-                        if (one_run) {
-                            const int8_t *x = xr + kx0 * p->in_c, *f = fr + kx0 * cin_g;
-                            const int32_t n = (kx1 - kx0) * cin_g;
-                            if (two) tcn_dot_1x2(x, f, f + filt, n, s, sw);
-                            else tcn_dot_1x1(x, f, n, s, sw);
-                        } else {
-                            for (int32_t kx = kx0; kx < kx1; ++kx) {
-                                const int8_t *x = xr + kx * p->dil_w * p->in_c, *f = fr + kx * cin_g;
-                                if (two) tcn_dot_1x2(x, f, f + filt, cin_g, s, sw);
-                                else tcn_dot_1x1(x, f, cin_g, s, sw);
-                            }
-                        }
-                    }
-                    o[oc] = tc_conv_requant((bias ? bias[oc] : 0) + s[0] + off * sw[0], mult[oc], shift[oc], p);
-                    if (two) {
-                        o[oc + 1] = tc_conv_requant((bias ? bias[oc + 1] : 0) + s[1] + off * sw[1], mult[oc + 1], shift[oc + 1], p);
-                    }
-                }
-            }
-        }
-    }
+    tc_conv_s8_pairs(p, in, w, bias, mult, shift, out);
 }
 
 void tc_depthwise_conv_s8(const tc_conv_params *p, const int8_t *in, const int8_t *w, const int32_t *bias,
