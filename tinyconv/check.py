@@ -21,7 +21,7 @@ from tinyconv.errors import BuildError, DataError, TinyconvError
 from tinyconv.fixedpoint import dequantize, quantize
 from tinyconv.ir import Graph
 from tinyconv.pipeline import Compiled, compile_model, load_calibration
-from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics_of
+from tinyconv.metrics import float_metrics, layer_diffs, layer_float_metrics
 from tinyconv.progress import phase
 from tinyconv.quantize import sqnr_db
 from tinyconv.report import compare
@@ -186,11 +186,11 @@ def _add_layer_errors(report: dict, compiled: Compiled, device: str, xq: np.ndar
     """`int8_head` / `float_head`: every reference tensor of the first LAYER_METRIC_INPUTS inputs."""
     g = compiled.graph
     phase(progress, f"comparing every layer on {getattr(device, 'name', device)}")
-    diffs = layer_diffs(g, xq[0], device_layers(compiled, device, xq[0]), ref={k: v[0] for k, v in int8_head.items()})
+    diffs = layer_diffs(g, device_layers(compiled, device, xq[0]), ref={k: v[0] for k, v in int8_head.items()})
     fm = {}
     if float_head is not None:
         phase(progress, "float metrics per layer")
-        fm = layer_float_metrics_of(g, float_head, int8_head)
+        fm = layer_float_metrics(g, float_head, int8_head)
     for row, node, d in zip(report["layers"], g.nodes, diffs):
         row.update(d)
         row["float_metrics"] = fm.get(node.outputs[0])

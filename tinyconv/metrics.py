@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyconv import reference
-from tinyconv.fixedpoint import dequantize, quantize
+from tinyconv.fixedpoint import dequantize
 from tinyconv.ir import Graph
 
 
@@ -24,19 +23,9 @@ def float_metrics(ref: np.ndarray, got: np.ndarray) -> dict:
     }
 
 
-def layer_float_metrics(float_graph: Graph, int8_graph: Graph, inputs_ir: np.ndarray) -> dict[str, dict]:
-    """Per node output tensor: float_metrics of the dequantized int8 reference vs the float reference."""
-    (inp,) = int8_graph.inputs
-    s_in, z_in = int8_graph.tensors[inp].quant.scalar()
-    inputs_ir = np.asarray(inputs_ir)
-    # Both references run the whole batch at once; [k] of every tensor is sample k, in input order.
-    fv = reference.run_batch_tensors(float_graph, inputs_ir, mode="float")
-    qv = reference.run_batch_tensors(int8_graph, quantize(inputs_ir, s_in, z_in), mode="int8")
-    return layer_float_metrics_of(int8_graph, fv, qv)
-
-
-def layer_float_metrics_of(int8_graph: Graph, float_values: dict, int8_values: dict) -> dict[str, dict]:
-    """layer_float_metrics from tensors already computed (reference.run_batch_tensors, same inputs)."""
+def layer_float_metrics(int8_graph: Graph, float_values: dict, int8_values: dict) -> dict[str, dict]:
+    """Per node output tensor: float_metrics of the dequantized int8 reference vs the float reference,
+    from tensors already computed for the same inputs (reference.run_batch_keeping)."""
     out = {}
     for node in int8_graph.nodes:
         o = node.outputs[0]
@@ -46,12 +35,9 @@ def layer_float_metrics_of(int8_graph: Graph, float_values: dict, int8_values: d
     return out
 
 
-def layer_diffs(int8_graph: Graph, x: np.ndarray, device_layers: list[np.ndarray], ref: dict | None = None) -> list[dict]:
+def layer_diffs(int8_graph: Graph, device_layers: list[np.ndarray], ref: dict) -> list[dict]:
     """Per layer: mismatching elements and max |diff| of the device's output against the reference,
-    for one input (`ref`: its reference tensors, when already computed)."""
-    (inp,) = int8_graph.inputs
-    if ref is None:
-        ref = reference.run(int8_graph, {inp: x.reshape(int8_graph.tensors[inp].shape)}, mode="int8", keep=True)
+    for one input (`ref`: that input's reference tensors)."""
     out = []
     for node, d in zip(int8_graph.nodes, device_layers):
         e = ref[node.outputs[0]].reshape(-1).astype(np.int16)
