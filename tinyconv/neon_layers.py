@@ -22,7 +22,7 @@ import numpy as np
 from tinyconv.fixedpoint import multiply_by_quantized_multiplier
 from tinyconv.ir import Graph, Node
 from tinyconv.ops.softmax import ACCUMULATION_INTEGER_BITS, exp_on_negative_values
-from tinyconv.specialise import BackendVariant
+from tinyconv.specialise import Variant, backend_layer
 from tinyconv.targets import Target
 
 GEMM_FILE = "tc_neon_gemm"
@@ -216,18 +216,18 @@ def _flat_add(node: Node, graph: Graph) -> bool:
     return len(shapes) == 1 and max(shifts) <= 0 and 17 <= q["left_shift"] <= 23
 
 
-def variant(node: Node, graph: Graph, target: Target) -> BackendVariant | None:
+def variant(node: Node, graph: Graph, target: Target) -> Variant | None:
     """The layer's NEON backend variant (template ops/neon/layer.c.j2, context `neon`), or None."""
     if node.op == "add" and has_neon(target):
         if _flat_add(node, graph):  # kernels/neon/tc_neon_add.h, the layer's constants compiled in
-            return BackendVariant("neon_add_flat", "ops/neon/add.c.j2", (ADD_FILE,), defs_template="ops/neon/add_defs.c.j2")
+            return backend_layer("neon_add_flat", "ops/neon/add.c.j2", (ADD_FILE,), defs_template="ops/neon/add_defs.c.j2")
         # kernels/neon/tc_elementwise.c: 16 elements per step, exact (the scalar table variant of
         # Op.variants costs more instructions per element here)
-        return BackendVariant("neon_add", "ops/add.c.j2", ("tc_elementwise",))
+        return backend_layer("neon_add", "ops/add.c.j2", ("tc_elementwise",))
     if node.op == "softmax" and has_neon(target) and node.qattrs:  # kernels/neon/tc_neon_softmax.c
-        return BackendVariant("neon_softmax", "ops/neon/softmax.c.j2", (SOFTMAX_FILE,), {"neon_exp": _softmax_table(node.qattrs)})
+        return backend_layer("neon_softmax", "ops/neon/softmax.c.j2", (SOFTMAX_FILE,), {"neon_exp": _softmax_table(node.qattrs)})
     nl = specialise(node, graph, target)
     if nl is None:
         return None
     name = f"neon_{nl.kind}" + ("_i8mm" if nl.i8mm else "")
-    return BackendVariant(name, nl.template, nl.kernel_files, nl.consts, {"neon": nl}, defs_template=nl.defs_template)
+    return backend_layer(name, nl.template, nl.kernel_files, nl.consts, {"neon": nl}, defs_template=nl.defs_template)

@@ -84,9 +84,6 @@ def backend_layer(name: str, template: str, kernel_files: tuple[str, ...], const
                    context=dict(context or {}), code_bytes=code_bytes, replaces=replaces, defs_template=defs_template)  # fmt: skip
 
 
-BackendVariant = backend_layer  # the name the backends' modules call it by
-
-
 @dataclass(frozen=True)
 class Options:
     """What the code generator may spend: the level and the flash left for extras (None: no limit)."""
